@@ -1,0 +1,33 @@
+// RFC 9110 §12.5.1 content negotiation, narrowed to the one question this plugin asks:
+// does this Accept header allow text/event-stream? The most specific matching range decides
+// (text/event-stream over text/* over */*), and q=0 means "not acceptable".
+
+const SPECIFICITY: Record<string, number> = { 'text/event-stream': 3, 'text/*': 2, '*/*': 1 }
+
+function qualityOf (params: string[]): number {
+  for (const param of params) {
+    const eq = param.indexOf('=')
+    if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'q') continue
+    const q = Number(param.slice(eq + 1).trim())
+    // A malformed weight is ignored rather than trusted, as if the range had none.
+    return Number.isFinite(q) && q >= 0 && q <= 1 ? q : 1
+  }
+  return 1
+}
+
+/** True when the header is absent or empty, or its best-matching range has q > 0. */
+export function acceptsEventStream (accept: string | undefined): boolean {
+  if (accept === undefined || accept.trim() === '') return true
+  let specificity = 0
+  let quality = 0
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';')
+    const rank = SPECIFICITY[type.trim().toLowerCase()]
+    if (rank === undefined || rank < specificity) continue
+    const q = qualityOf(params)
+    // Equal specificity (a repeated range): the more generous weight wins.
+    quality = rank > specificity ? q : Math.max(quality, q)
+    specificity = rank
+  }
+  return quality > 0
+}

@@ -1,0 +1,83 @@
+import createError from '@fastify/error'
+
+// Every error this plugin raises, in one family. Messages name the fix, not just the problem.
+
+export const FST_SSE_INVALID_OPTION = createError(
+  'FST_SSE_INVALID_OPTION',
+  'Invalid fastify-sse-stream option %s: %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_ID = createError(
+  'FST_SSE_INVALID_ID',
+  'An SSE event id must be a string or finite number without CR, LF or NUL (they would inject fields); got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_EVENT = createError(
+  'FST_SSE_INVALID_EVENT',
+  'An SSE event name must be a string without CR or LF (they would inject fields); got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_RETRY = createError(
+  'FST_SSE_INVALID_RETRY',
+  'An SSE retry must be a non-negative integer number of milliseconds; got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_COMMENT = createError(
+  'FST_SSE_INVALID_COMMENT',
+  'An SSE comment must be a string; got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_SERIALIZE = createError(
+  'FST_SSE_SERIALIZE',
+  'Could not serialize SSE data: %s (yield a string, or a value your `serialize` option turns into one)',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_SOURCE = createError(
+  'FST_SSE_INVALID_SOURCE',
+  'reply.sse() needs an AsyncIterable, an Iterable, or a function (ctx) returning one; got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_NOT_ACCEPTABLE = createError(
+  'FST_SSE_NOT_ACCEPTABLE',
+  'This route answers with text/event-stream, which the Accept header refuses (%s)',
+  406
+)
+
+export const FST_SSE_ALREADY_SENT = createError(
+  'FST_SSE_ALREADY_SENT',
+  'reply.sse() was called on a reply that was already sent; call it once, instead of reply.send()',
+  500
+)
+
+export const FST_SSE_INVALID_CHANNEL = createError(
+  'FST_SSE_INVALID_CHANNEL',
+  'A channel name must be a non-empty string of at most 200 characters; got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_BACKEND_UNAVAILABLE = createError(
+  'FST_SSE_BACKEND_UNAVAILABLE',
+  'The channel backend could not take the event (%s); it was not published, so retry it',
+  503
+)
+
+export const FST_SSE_CHANNELS_CLOSED = createError(
+  'FST_SSE_CHANNELS_CLOSED',
+  'Channels are closed because the Fastify instance is closing; publish before app.close()',
+  503
+)

@@ -1,0 +1,47 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
+import { replySse } from './reply-sse.js'
+import { wrapSseRoute } from './route.js'
+import type { SseSource } from './source.js'
+import { kStreams, StreamRegistry } from './streams.js'
+import type { SseInstance } from './types.js'
+
+/** How long `app.close()` waits for sources to finalize after their streams ended. */
+const CLOSE_GRACE_MS = 500
+
+const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin (app, options) {
+  const settings = settingsOf(options)
+  const streams = new StreamRegistry()
+
+  app.decorateRequest('lastEventId', {
+    getter (this: FastifyRequest) {
+      const header = this.headers['last-event-id']
+      return Array.isArray(header) ? header.join(',') : header
+    }
+  })
+  app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {
+    return replySse(this, source, streamOptions, settings, streams)
+  })
+  const sse = {
+    get streams () { return streams.size }
+  }
+  app.decorate('sse', sse as SseInstance)
+  app.decorate(kStreams, streams)
+
+  app.addHook('onRoute', wrapSseRoute)
+  // Fastify's forceCloseConnections 'idle' never closes a busy stream: end them before the server closes.
+  app.addHook('preClose', async () => {
+    await streams.closeAll(CLOSE_GRACE_MS)
+  })
+}
+
+export default fp(ssePlugin, { fastify: '5.x', name: 'fastify-sse-stream' })
+export { ssePlugin }
+export * from './errors.js'
+export { commentFrame, dataFrame, messageFrame, retryFrame, type Serializer } from './frame.js'
+export { isMessage, type SseMessage } from './message.js'
+export type { SsePluginOptions, SseStreamOptions } from './options.js'
+export type { EndReason } from './pump.js'
+export type { SseContext, SseSource } from './source.js'
+export type { Channel, ChannelMessage, SseInstance, SubscribeOptions } from './types.js'

@@ -1,0 +1,139 @@
+import type { Redis } from 'ioredis'
+import { FST_SSE_INVALID_OPTION } from './errors.js'
+import type { Serializer } from './frame.js'
+
+/** Options of `app.register(ssePlugin, options)`. All are optional. */
+export interface SsePluginOptions {
+  /**
+   * Milliseconds of silence after which a stream writes a `:` comment line, so proxies and load
+   * balancers keep the connection open. `false` turns heartbeats off.
+   * @default 15000
+   */
+  heartbeat?: number | false
+  /** When set, every stream starts with a `retry:` line: the client's reconnection delay in ms. */
+  retry?: number
+  /**
+   * Turns data that is not a string into the text of its `data:` lines.
+   * @default JSON.stringify
+   */
+  serialize?: Serializer
+  /**
+   * Events each channel keeps for replay to clients that reconnect with `Last-Event-ID`.
+   * `0` keeps none.
+   * @default 1000
+   */
+  history?: number
+  /**
+   * Events one channel subscriber may have waiting to be written before it is ended as too slow
+   * (it reconnects with `Last-Event-ID` and catches up from history).
+   * @default 1000
+   */
+  maxSubscriberQueue?: number
+  /** An ioredis client (kept open on close) or a `redis://` URL (connected and quit by the plugin). */
+  redis?: Redis | string
+  /**
+   * Prefix of every Redis key and pub/sub channel the plugin uses.
+   * @default 'sse:'
+   */
+  redisPrefix?: string
+}
+
+/** Per-stream overrides given to `reply.sse(source, options)`. */
+export interface SseStreamOptions {
+  heartbeat?: number | false
+  retry?: number
+  serialize?: Serializer
+}
+
+export interface SseSettings {
+  readonly heartbeat: number | false
+  readonly retry: number | undefined
+  readonly serialize: Serializer
+  readonly history: number
+  readonly maxSubscriberQueue: number
+  readonly redis: Redis | string | undefined
+  readonly redisPrefix: string
+}
+
+const DEFAULT_HEARTBEAT = 15_000
+const DEFAULT_HISTORY = 1000
+const DEFAULT_MAX_SUBSCRIBER_QUEUE = 1000
+const DEFAULT_REDIS_PREFIX = 'sse:'
+
+function fail (name: string, problem: string): never {
+  throw new FST_SSE_INVALID_OPTION(name, problem)
+}
+
+function isCount (value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
+}
+
+function heartbeatOf (value: unknown, fallback: number | false): number | false {
+  if (value === undefined) return fallback
+  if (value === false || isCount(value, 1)) return value
+  return fail('heartbeat', 'use a positive integer of milliseconds, or false to turn heartbeats off')
+}
+
+function retryOf (value: unknown, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback
+  if (isCount(value, 0)) return value
+  return fail('retry', 'use a non-negative integer of milliseconds')
+}
+
+function serializeOf (value: unknown, fallback: Serializer): Serializer {
+  if (value === undefined) return fallback
+  if (typeof value === 'function') return value as Serializer
+  return fail('serialize', 'use a function (value) => string')
+}
+
+function isRedisClient (value: unknown): value is Redis {
+  return typeof value === 'object' && value !== null &&
+    typeof (value as Redis).xadd === 'function' && typeof (value as Redis).duplicate === 'function'
+}
+
+/** Register options -> one validated, frozen settings object. Unknown keys are rejected, to catch typos. */
+export function settingsOf (options: SsePluginOptions = {}): SseSettings {
+  if (typeof options !== 'object' || options === null) fail('options', 'pass an object')
+  const known = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix']
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) fail(key, `unknown option; the options are ${known.join(', ')}`)
+  }
+  const { history, maxSubscriberQueue, redis, redisPrefix } = options
+  if (history !== undefined && !isCount(history, 0)) fail('history', 'use a non-negative integer count of events')
+  if (maxSubscriberQueue !== undefined && !isCount(maxSubscriberQueue, 1)) {
+    fail('maxSubscriberQueue', 'use a positive integer count of events')
+  }
+  if (redis !== undefined && !isRedisClient(redis) &&
+    !(typeof redis === 'string' && /^rediss?:\/\//.test(redis))) {
+    fail('redis', 'use an ioredis client or a redis:// or rediss:// URL')
+  }
+  if (redisPrefix !== undefined && (typeof redisPrefix !== 'string' || redisPrefix === '')) {
+    fail('redisPrefix', 'use a non-empty string')
+  }
+  return Object.freeze({
+    heartbeat: heartbeatOf(options.heartbeat, DEFAULT_HEARTBEAT),
+    retry: retryOf(options.retry, undefined),
+    serialize: serializeOf(options.serialize, JSON.stringify),
+    history: history ?? DEFAULT_HISTORY,
+    maxSubscriberQueue: maxSubscriberQueue ?? DEFAULT_MAX_SUBSCRIBER_QUEUE,
+    redis,
+    redisPrefix: redisPrefix ?? DEFAULT_REDIS_PREFIX
+  })
+}
+
+export interface StreamSettings {
+  readonly heartbeat: number | false
+  readonly retry: number | undefined
+  readonly serialize: Serializer
+}
+
+/** The settings of one stream: the plugin's, with what `reply.sse(source, options)` overrides. */
+export function streamSettingsOf (settings: StreamSettings, options: SseStreamOptions | undefined): StreamSettings {
+  if (options === undefined) return settings
+  if (typeof options !== 'object' || options === null) fail('reply.sse options', 'pass an object')
+  return {
+    heartbeat: heartbeatOf(options.heartbeat, settings.heartbeat),
+    retry: retryOf(options.retry, settings.retry),
+    serialize: serializeOf(options.serialize, settings.serialize)
+  }
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { kStreams, type StreamRegistry } from './streams.js'
+
+// A test helper for apps that use this plugin: open a stream over real loopback HTTP, collect parsed
+// events, disconnect, and wait until the server has finalized the stream's source.
+
+/** One event as a client sees it. `event` is undefined for the default `message` type. */
+export type TestEvent = EventSourceMessage
+
+export interface OpenStreamOptions {
+  headers?: Record<string, string>
+  /** Sent as the `Last-Event-ID` header. */
+  lastEventId?: string
+}
+
+export interface TestStream {
+  readonly status: number
+  readonly headers: Headers
+  /** Every event received so far, in order. */
+  readonly events: TestEvent[]
+  /** Comment lines received so far (heartbeats are empty comments). */
+  readonly comments: string[]
+  /** The last `retry:` value received. */
+  readonly retry: number | undefined
+  /** The id of the last event received (what a client would send as `Last-Event-ID`). */
+  readonly lastEventId: string | undefined
+  /** Wait for `count` more events (rejects after `timeoutMs`) and return them. */
+  take (count: number, timeoutMs?: number): Promise<TestEvent[]>
+  /** Resolves when the server ends the response. */
+  readonly ended: Promise<void>
+  /**
+   * Disconnect like a client that goes away, and resolve once the server-side stream has ended and
+   * its source has been finalized (a generator's `finally` has run).
+   */
+  close (): Promise<void>
+}
+
+const TAG = 'x-sse-test-stream'
+
+function registryOf (app: FastifyInstance): StreamRegistry {
+  const registry = (app as unknown as Record<symbol, StreamRegistry | undefined>)[kStreams]
+  if (registry === undefined) throw new Error('fastify-sse-stream is not registered on this app')
+  return registry
+}
+
+async function baseUrl (app: FastifyInstance): Promise<string> {
+  if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+  const { address, family, port } = app.server.address() as AddressInfo
+  return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`
+}
+
+/** Open `path` on `app` (listening on a loopback port if it is not yet) as an event stream. */
+export async function openStream (app: FastifyInstance, path: string, options: OpenStreamOptions = {}): Promise<TestStream> {
+  const registry = registryOf(app)
+  const tag = randomUUID()
+  const controller = new AbortController()
+  const headers: Record<string, string> = { accept: 'text/event-stream', ...options.headers, [TAG]: tag }
+  if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId
+  const response = await fetch(await baseUrl(app) + path, { headers, signal: controller.signal })
+  const server = registry.find(request => request.headers[TAG] === tag)
+
+  const events: TestEvent[] = []
+  const comments: string[] = []
+  let retry: number | undefined
+  let lastEventId: string | undefined
+  // take() hands out events in order: `cursor` is the first one not yet taken.
+  let cursor = 0
+  let waiter: { target: number, resolve: () => void } | null = null
+  const parser = createParser({
+    onEvent (event) {
+      events.push(event)
+      if (event.id !== undefined) lastEventId = event.id
+      if (waiter !== null && events.length >= waiter.target) waiter.resolve()
+    },
+    onComment (comment) { comments.push(comment) },
+    onRetry (ms) { retry = ms }
+  })
+
+  const ended = (async () => {
+    const decoder = new TextDecoder()
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        parser.feed(decoder.decode(chunk, { stream: true }))
+      }
+    } catch {
+      // Aborted by close(): the stream is over for this client.
+    }
+  })()
+
+  return {
+    status: response.status,
+    headers: response.headers,
+    events,
+    comments,
+    get retry () { return retry },
+    get lastEventId () { return lastEventId },
+    ended,
+    async take (count, timeoutMs = 5000) {
+      const first = cursor
+      const target = cursor + count
+      cursor = target
+      if (events.length < target) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          new Promise<void>(resolve => { waiter = { target, resolve } }),
+          ended.then(() => { throw new Error(`the stream ended after ${events.length - first} of ${count} events`) }),
+          new Promise((_resolve, reject) => {
+            timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms with ${events.length - first} of ${count} events`)), timeoutMs)
+          })
+        ]).finally(() => { clearTimeout(timer); waiter = null })
+      }
+      return events.slice(first, target)
+    },
+    async close () {
+      controller.abort()
+      await ended
+      await server?.done
+    }
+  }
+}

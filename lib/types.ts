@@ -1,0 +1,82 @@
+import type {
+  ContextConfigDefault,
+  FastifyBaseLogger,
+  FastifySchema,
+  FastifyTypeProvider,
+  FastifyTypeProviderDefault,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerBase,
+  RawServerDefault,
+  RouteGenericInterface
+} from 'fastify'
+import type { SseMessage } from './message.js'
+import type { SseStreamOptions } from './options.js'
+import type { SseSource } from './source.js'
+
+/** A message as a channel delivers it: always with the id the channel gave it. */
+export interface ChannelMessage<T = unknown> extends Readonly<SseMessage<T>> {
+  readonly id: string
+}
+
+export interface SubscribeOptions {
+  /** Replay every event kept in history after this id before the live ones. */
+  lastEventId?: string | undefined
+  /** Ends the subscription when aborted. */
+  signal?: AbortSignal | undefined
+}
+
+/** One producer, many listeners: publish once, every subscriber on every instance receives it. */
+export interface Channel<T = unknown> {
+  readonly name: string
+  /** Subscribers on this app. */
+  readonly size: number
+  /** Resolves to the event's id (opaque, ordered) once the event is stored; rejects if it could not be. */
+  publish (value: T | SseMessage<T>): Promise<string>
+  /** History after `lastEventId` (when given), then live events: in publish order, no gaps, no duplicates. */
+  subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage<T>>
+}
+
+/** `app.sse`. */
+export interface SseInstance {
+  /** The channel of that name: the same object on every call. */
+  channel<T = unknown> (name: string): Channel<T>
+  /** Streams open on this app right now. */
+  readonly streams: number
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Stream every value of `source` as one SSE frame. Resolves when the stream is over; never rejects
+     * (errors are replied before the stream starts, or logged with its end).
+     */
+    sse<T = unknown> (source: SseSource<T>, options?: SseStreamOptions): Promise<void>
+  }
+
+  interface FastifyRequest {
+    /** The `Last-Event-ID` request header, or undefined. */
+    readonly lastEventId: string | undefined
+  }
+
+  interface FastifyInstance {
+    sse: SseInstance
+  }
+
+  // Declaration merging needs the exact type parameters of Fastify's interface, used or not.
+  /* eslint-disable @typescript-eslint/no-unused-vars */
+  interface RouteShorthandOptions<
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+    ContextConfig = ContextConfigDefault,
+    SchemaCompiler extends FastifySchema = FastifySchema,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+    Logger extends FastifyBaseLogger = FastifyBaseLogger
+  > {
+    /** Stream an async iterable returned by the handler; an object sets that route's stream options. */
+    sse?: boolean | SseStreamOptions
+  }
+  /* eslint-enable @typescript-eslint/no-unused-vars */
+}
