@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
@@ -59,7 +60,11 @@ export async function openStream (app: FastifyInstance, path: string, options: O
   const controller = new AbortController()
   const headers: Record<string, string> = { accept: 'text/event-stream', ...options.headers, [TAG]: tag }
   if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId
-  const response = await fetch(await baseUrl(app) + path, { headers, signal: controller.signal })
+  // node:http on a connection of its own (no agent): leaving closes exactly this socket, as a browser tab would.
+  const url = await baseUrl(app) + path
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(url, { headers, agent: false, signal: controller.signal }, resolve).on('error', reject)
+  })
   const server = registry.find(request => request.headers[TAG] === tag)
 
   const events: TestEvent[] = []
@@ -82,17 +87,19 @@ export async function openStream (app: FastifyInstance, path: string, options: O
   const ended = (async () => {
     const decoder = new TextDecoder()
     try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        parser.feed(decoder.decode(chunk, { stream: true }))
-      }
+      for await (const chunk of response) parser.feed(decoder.decode(chunk as Buffer, { stream: true }))
     } catch {
       // Aborted by close(): the stream is over for this client.
     }
   })()
 
+  const responseHeaders = new Headers()
+  for (const [name, value] of Object.entries(response.headers)) {
+    for (const one of Array.isArray(value) ? value : [value ?? '']) responseHeaders.append(name, one)
+  }
   return {
-    status: response.status,
-    headers: response.headers,
+    status: response.statusCode ?? 0,
+    headers: responseHeaders,
     events,
     comments,
     get retry () { return retry },

@@ -1,0 +1,54 @@
+import t from 'tap'
+import type { FastifyReply } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { buildApp, listen, rawGet, until } from '../fixtures/app.js'
+
+const FRAME = 64 * 1024
+
+t.test('a client that stops reading holds the generator still, with the server buffer bounded', async t => {
+  const { app } = await buildApp(t)
+  let pulled = 0
+  let raw: FastifyReply['raw'] | undefined
+  app.get('/events', (_request, reply) => {
+    raw = reply.raw
+    return reply.sse(async function * () { for (;;) { pulled++; yield 'x'.repeat(FRAME) } })
+  })
+  const base = await listen(app)
+  const { request, response } = await rawGet(base + '/events')
+  response.pause()
+  let last = -1
+  await until(() => { const still = pulled === last; last = pulled; return still }, 5000, 'the generator to stop')
+  const heldAt = pulled
+  const buffered: number[] = []
+  for (let i = 0; i < 5; i++) {
+    await sleep(50)
+    buffered.push(raw?.writableLength ?? -1)
+  }
+  t.equal(pulled, heldAt, `held still at ${heldAt} values while the client reads nothing`)
+  for (const length of buffered) {
+    t.ok(length >= 0 && length < 4 * FRAME, `server-side buffer stays bounded (${length} bytes)`)
+  }
+  request.destroy()
+})
+
+t.test('when the client reads again, the stream resumes and every value arrives once, in order', async t => {
+  const { app } = await buildApp(t)
+  const COUNT = 150
+  let pulled = 0
+  app.get('/events', (_request, reply) => reply.sse(async function * () {
+    for (let i = 0; i < COUNT; i++) { pulled++; yield `${i} ${'x'.repeat(FRAME)}` }
+  }))
+  const base = await listen(app)
+  const { response } = await rawGet(base + '/events')
+  response.pause()
+  let last = -1
+  await until(() => { const still = pulled === last; last = pulled; return still }, 5000, 'the generator to stop')
+  t.ok(pulled < COUNT, `paused at ${pulled} of ${COUNT} values`)
+  let body = ''
+  response.setEncoding('utf8')
+  response.on('data', chunk => { body += chunk })
+  response.resume()
+  await new Promise(resolve => response.on('end', resolve))
+  const seen = [...body.matchAll(/^data: (\d+) /gm)].map(match => Number(match[1]))
+  t.same(seen, Array.from({ length: COUNT }, (_, i) => i))
+})

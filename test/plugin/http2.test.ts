@@ -1,0 +1,29 @@
+import t from 'tap'
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { buildApp } from '../fixtures/app.js'
+
+for (const retry of [1000, undefined]) {
+  t.test(`over HTTP/2 the stream has no connection header and the frames are the same (retry ${retry})`, async t => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error): void => { warnings.push(warning) }
+    process.on('warning', onWarning)
+    t.teardown(() => { process.removeListener('warning', onWarning) })
+    const { app } = await buildApp(t, retry === undefined ? {} : { retry }, { http2: true } as never)
+    app.get('/events', (_request, reply) => reply.sse([{ id: 1, data: 'a' }, 'b']))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const client = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+    t.teardown(() => { client.close() })
+    const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
+    const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))
+    let body = ''
+    stream.setEncoding('utf8')
+    stream.on('data', chunk => { body += chunk })
+    await new Promise(resolve => stream.on('end', resolve))
+    t.equal(headers[':status'], 200)
+    t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
+    t.equal(headers.connection, undefined)
+    t.equal(body, (retry === undefined ? '' : `retry: ${retry}\n\n`) + 'id: 1\ndata: a\n\ndata: b\n\n')
+    t.same(warnings.map(warning => warning.message), [], 'Node had nothing to warn about')
+  })
+}
