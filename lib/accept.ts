@@ -4,13 +4,17 @@
 
 const SPECIFICITY: Record<string, number> = { 'text/event-stream': 3, 'text/*': 2, '*/*': 1 }
 
+// RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). Number() alone would
+// read '', '-0', '0x0' or '0e5' as a weight of 0 and refuse the stream on a malformed header.
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+
 function qualityOf (params: string[]): number {
   for (const param of params) {
     const eq = param.indexOf('=')
     if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'q') continue
-    const q = Number(param.slice(eq + 1).trim())
+    const q = param.slice(eq + 1).trim()
     // A malformed weight is ignored rather than trusted, as if the range had none.
-    return Number.isFinite(q) && q >= 0 && q <= 1 ? q : 1
+    return QVALUE.test(q) ? Number(q) : 1
   }
   return 1
 }
