@@ -1,0 +1,76 @@
+import t, { type Test } from 'tap'
+import { openStream } from '../../lib/testing.js'
+import { build, humidity, readings, temperature } from '../../examples/sensors.js'
+import { closeApp, logCollector } from '../fixtures/examples.js'
+
+function checkReading (t: Test, data: string): void {
+  const reading = JSON.parse(data)
+  t.same(Object.keys(reading), ['temperature', 'humidity'])
+  t.ok(reading.temperature >= 20 && reading.temperature <= 30, `temperature ${reading.temperature} in 20-30`)
+  t.ok(reading.humidity >= 30 && reading.humidity <= 60, `humidity ${reading.humidity} in 30-60`)
+}
+
+t.test('streams { temperature, humidity } readings combined from the two sensors', async t => {
+  const app = await build({ temperatureIntervalMs: 5, humidityIntervalMs: 10, count: 3 })
+  t.teardown(() => app.close())
+  const response = await app.inject({ url: '/events' })
+  const frames = response.payload.split('\n\n').filter(frame => frame !== '')
+  t.equal(frames.length, 3)
+  for (const frame of frames) {
+    t.match(frame, /^data: \{/)
+    checkReading(t, frame.slice('data: '.length))
+  }
+})
+
+t.test('each combined reading waits for the slower sensor, as gather/anext does', async t => {
+  const app = await build({ temperatureIntervalMs: 1, humidityIntervalMs: 50, count: 3 })
+  t.teardown(() => app.close())
+  const started = performance.now()
+  await app.inject({ url: '/events' })
+  const elapsed = performance.now() - started
+  t.ok(elapsed >= 2 * 50 - 5, `two humidity pauses of 50 ms passed (${Math.round(elapsed)} ms)`)
+})
+
+t.test('a client that leaves stops both sensors at once: every finally runs', async t => {
+  const log = logCollector()
+  const app = await build({ temperatureIntervalMs: 60_000, humidityIntervalMs: 60_000, logger: { stream: log } })
+  t.teardown(() => closeApp(app))
+  const stream = await openStream(app, '/events')
+  const [first] = await stream.take(1)
+  checkReading(t, first?.data ?? '')
+  const started = performance.now()
+  await stream.close()
+  t.ok(performance.now() - started < 5000, 'long before the 60 s sleeps would have ended')
+  const stopped = log.lines.filter(line => line.msg === 'sensor stopped').map(line => line.sensor)
+  t.same(stopped.sort(), ['humidity', 'temperature'])
+  const ended = log.lines.find(line => line.msg === 'sse stream ended')
+  t.equal(ended?.reason, 'client-gone')
+})
+
+t.test('aborting the signal mid-sleep ends readings() and runs both sensors\' finally', async t => {
+  const controller = new AbortController()
+  const stopped: string[] = []
+  const log = { info: (obj: { sensor: string }) => { stopped.push(obj.sensor) } } as never
+  const both = readings(
+    temperature({ intervalMs: 60_000, signal: controller.signal, log }),
+    humidity({ intervalMs: 30_000, signal: controller.signal, log })
+  )
+  t.ok((await both.next()).value, 'the first reading comes at once')
+  const second = both.next()
+  controller.abort()
+  await t.rejects(second, { name: 'AbortError' })
+  t.same(stopped.sort(), ['humidity', 'temperature'])
+})
+
+t.test('closing readings() while it waits at a yield closes both sensors', async t => {
+  const controller = new AbortController()
+  const stopped: string[] = []
+  const log = { info: (obj: { sensor: string }) => { stopped.push(obj.sensor) } } as never
+  const both = readings(
+    temperature({ intervalMs: 60_000, signal: controller.signal, log }),
+    humidity({ intervalMs: 60_000, signal: controller.signal, log })
+  )
+  await both.next()
+  await both.return(undefined)
+  t.same(stopped.sort(), ['humidity', 'temperature'])
+})
