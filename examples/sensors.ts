@@ -36,27 +36,21 @@ function uniform (min: number, max: number): number {
   return Math.round((min + Math.random() * (max - min)) * 100) / 100
 }
 
-export async function * temperature ({ intervalMs, signal, log }: SensorOptions): AsyncGenerator<number> {
+/** A sensor: a reading between `min` and `max` now, then one after every pause, until the signal aborts. */
+async function * sensor (name: string, min: number, max: number,
+  { intervalMs, signal, log }: SensorOptions): AsyncGenerator<number> {
   try {
     while (true) {
-      yield uniform(20, 30)
+      yield uniform(min, max)
       await sleep(intervalMs, undefined, { signal })
     }
   } finally {
-    log.info({ sensor: 'temperature' }, 'sensor stopped')
+    log.info({ sensor: name }, 'sensor stopped')
   }
 }
 
-export async function * humidity ({ intervalMs, signal, log }: SensorOptions): AsyncGenerator<number> {
-  try {
-    while (true) {
-      yield uniform(30, 60)
-      await sleep(intervalMs, undefined, { signal })
-    }
-  } finally {
-    log.info({ sensor: 'humidity' }, 'sensor stopped')
-  }
-}
+export const temperature = (options: SensorOptions) => sensor('temperature', 20, 30, options)
+export const humidity = (options: SensorOptions) => sensor('humidity', 30, 60, options)
 
 /** Both sensors, one `{ temperature, humidity }` per round. */
 export async function * readings (temperatures: AsyncGenerator<number>, humidities: AsyncGenerator<number>,

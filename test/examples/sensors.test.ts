@@ -47,14 +47,20 @@ t.test('a client that leaves stops both sensors at once: every finally runs', as
   t.equal(ended?.reason, 'client-gone')
 })
 
-t.test('aborting the signal mid-sleep ends readings() and runs both sensors\' finally', async t => {
+/** Both sensors, combined, with the names of those whose finally ran. */
+function bothSensors (temperatureIntervalMs: number, humidityIntervalMs: number) {
   const controller = new AbortController()
   const stopped: string[] = []
   const log = { info: (obj: { sensor: string }) => { stopped.push(obj.sensor) } } as never
   const both = readings(
-    temperature({ intervalMs: 60_000, signal: controller.signal, log }),
-    humidity({ intervalMs: 30_000, signal: controller.signal, log })
+    temperature({ intervalMs: temperatureIntervalMs, signal: controller.signal, log }),
+    humidity({ intervalMs: humidityIntervalMs, signal: controller.signal, log })
   )
+  return { both, controller, stopped }
+}
+
+t.test('aborting the signal mid-sleep ends readings() and runs both sensors\' finally', async t => {
+  const { both, controller, stopped } = bothSensors(60_000, 30_000)
   t.ok((await both.next()).value, 'the first reading comes at once')
   const second = both.next()
   controller.abort()
@@ -63,13 +69,7 @@ t.test('aborting the signal mid-sleep ends readings() and runs both sensors\' fi
 })
 
 t.test('closing readings() while it waits at a yield closes both sensors', async t => {
-  const controller = new AbortController()
-  const stopped: string[] = []
-  const log = { info: (obj: { sensor: string }) => { stopped.push(obj.sensor) } } as never
-  const both = readings(
-    temperature({ intervalMs: 60_000, signal: controller.signal, log }),
-    humidity({ intervalMs: 60_000, signal: controller.signal, log })
-  )
+  const { both, stopped } = bothSensors(60_000, 60_000)
   await both.next()
   await both.return(undefined)
   t.same(stopped.sort(), ['humidity', 'temperature'])
