@@ -64,6 +64,13 @@ function fail (name: string, problem: string): never {
   throw new FST_SSE_INVALID_OPTION(name, problem)
 }
 
+/** Unknown keys are rejected, to catch typos (a misspelt option would otherwise be silently ignored). */
+function rejectUnknown (options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) fail(key, `unknown option; the options are ${known.join(', ')}`)
+  }
+}
+
 function isCount (value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
 }
@@ -94,10 +101,7 @@ function isRedisClient (value: unknown): value is Redis {
 /** Register options -> one validated, frozen settings object. Unknown keys are rejected, to catch typos. */
 export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (typeof options !== 'object' || options === null) fail('options', 'pass an object')
-  const known = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix']
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) fail(key, `unknown option; the options are ${known.join(', ')}`)
-  }
+  rejectUnknown(options, ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix'])
   const { history, maxSubscriberQueue, redis, redisPrefix } = options
   if (history !== undefined && !isCount(history, 0)) fail('history', 'use a non-negative integer count of events')
   if (maxSubscriberQueue !== undefined && !isCount(maxSubscriberQueue, 1)) {
@@ -131,9 +135,10 @@ export interface StreamSettings {
 export function streamSettingsOf (settings: StreamSettings, options: SseStreamOptions | undefined): StreamSettings {
   if (options === undefined) return settings
   if (typeof options !== 'object' || options === null) fail('reply.sse options', 'pass an object')
-  return {
+  rejectUnknown(options, ['heartbeat', 'retry', 'serialize'])
+  return Object.freeze({
     heartbeat: heartbeatOf(options.heartbeat, settings.heartbeat),
     retry: retryOf(options.retry, settings.retry),
     serialize: serializeOf(options.serialize, settings.serialize)
-  }
+  })
 }
