@@ -16,8 +16,8 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
 
   app.decorateRequest('lastEventId', {
     getter (this: FastifyRequest) {
-      const header = this.headers['last-event-id']
-      return Array.isArray(header) ? header.join(',') : header
+      // Node joins a repeated header into one string; only set-cookie is ever an array.
+      return this.headers['last-event-id'] as string | undefined
     }
   })
   app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {

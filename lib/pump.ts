@@ -67,10 +67,6 @@ export class StreamPump {
     this.done = this.#run()
   }
 
-  get ended (): boolean {
-    return this.#ended
-  }
-
   /** End the stream now. Idempotent: the first reason is the one that counts. */
   end (reason: EndReason, error?: unknown): void {
     if (this.#ended) return
@@ -149,11 +145,13 @@ export class StreamPump {
     }
   }
 
+  // Runs from the scheduled immediate, or at once when a batch is big enough (then the immediate is
+  // cancelled). Writing to a socket that is already gone is harmless: its 'close' ends the stream.
   #flush = (): void => {
-    this.#flushScheduled = null
-    if (this.#pending === '' || this.#ended) return
-    // The socket can be gone before its 'close' event has been delivered.
-    if (this.#res.destroyed) return this.end('client-gone')
+    if (this.#flushScheduled !== null) {
+      clearImmediate(this.#flushScheduled)
+      this.#flushScheduled = null
+    }
     const chunk = this.#pending
     this.#pending = ''
     if (!this.#write(chunk)) this.#blocked = true
@@ -178,7 +176,8 @@ export class StreamPump {
 
   #onIdle = (): void => {
     // A full socket is not an idle one: skip the beat rather than queue bytes behind a slow reader.
-    if (this.#blocked || this.#ended) return
+    // (No check for an ended stream: ending stops this timer.)
+    if (this.#blocked) return
     this.#pending += HEARTBEAT_FRAME
     this.#flush()
   }

@@ -95,10 +95,10 @@ export async function openStream (app: FastifyInstance, path: string, options: O
 
   const responseHeaders = new Headers()
   for (const [name, value] of Object.entries(response.headers)) {
-    for (const one of Array.isArray(value) ? value : [value ?? '']) responseHeaders.append(name, one)
+    for (const one of [value].flat()) responseHeaders.append(name, String(one))
   }
   return {
-    status: response.statusCode ?? 0,
+    status: response.statusCode as number,
     headers: responseHeaders,
     events,
     comments,

@@ -63,3 +63,16 @@ t.test('openStream refuses an app without the plugin', async t => {
   t.teardown(() => app.close())
   await t.rejects(openStream(app, '/'), /fastify-sse-stream is not registered/)
 })
+
+t.test('openStream reaches an app listening on IPv6 loopback and keeps repeated response headers', async t => {
+  const { app } = await buildApp(t)
+  app.get('/v6', (_request, reply) => {
+    reply.header('set-cookie', ['a=1', 'b=2'])
+    return reply.sse(['over IPv6'])
+  })
+  await app.listen({ port: 0, host: '::1' })
+  const stream = await openStream(app, '/v6')
+  t.same(stream.headers.getSetCookie(), ['a=1', 'b=2'])
+  t.equal((await stream.take(1))[0]?.data, 'over IPv6')
+  await stream.close()
+})
