@@ -1,0 +1,6 @@
+// `npm run bench`: every benchmark, each printing its ratios against a baseline measured in the same run.
+// Exits non-zero when a target is missed.
+import { benchStream } from './stream.js'
+
+const results = [await benchStream()]
+process.exitCode = results.every(Boolean) ? 0 : 1
