@@ -10,7 +10,9 @@ export interface SseContext {
   readonly request: FastifyRequest
 }
 
-type Iterables<T> = AsyncIterable<T> | Iterable<T>
+// A string is Iterable<string>, yet streaming it character by character is never what was meant and
+// openSource refuses it: `charAt?: never` keeps strings out at compile time too (no other iterable has it).
+type Iterables<T> = AsyncIterable<T> | (Iterable<T> & { readonly charAt?: never })
 
 /** Anything `reply.sse()` streams: an iterable, or a function of the stream's context returning one. */
 export type SseSource<T = unknown> =
