@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, each printing its ratios against a baseline measured in the same run.
 // Exits non-zero when a target is missed.
+import { benchBroadcast } from './broadcast.js'
 import { benchStream } from './stream.js'
 
-const results = [await benchStream()]
+const results = [await benchStream(), await benchBroadcast()]
 process.exitCode = results.every(Boolean) ? 0 : 1
