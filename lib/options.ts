@@ -98,10 +98,14 @@ function isRedisClient (value: unknown): value is Redis {
     typeof (value as Redis).xadd === 'function' && typeof (value as Redis).duplicate === 'function'
 }
 
+const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix']
+/** Fastify reads these from every register call and passes them on to the plugin too. */
+const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
+
 /** Register options -> one validated, frozen settings object. Unknown keys are rejected, to catch typos. */
 export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (typeof options !== 'object' || options === null) fail('options', 'pass an object')
-  rejectUnknown(options, ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix'])
+  rejectUnknown(options, [...PLUGIN_OPTIONS, ...FASTIFY_REGISTER_OPTIONS])
   const { history, maxSubscriberQueue, redis, redisPrefix } = options
   if (history !== undefined && !isCount(history, 0)) fail('history', 'use a non-negative integer count of events')
   if (maxSubscriberQueue !== undefined && !isCount(maxSubscriberQueue, 1)) {

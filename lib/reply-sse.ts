@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
 import { retryFrame } from './frame.js'
@@ -25,6 +25,15 @@ function streamHeaders (reply: FastifyReply): Record<string, string | number | s
   return headers
 }
 
+/** Close a source that will not be streamed; a `finally` that throws is logged, never rethrown. */
+async function drop (source: unknown, log: FastifyBaseLogger): Promise<void> {
+  try {
+    await discardSource(source)
+  } catch (err) {
+    log.warn({ err }, 'sse source threw while being closed')
+  }
+}
+
 /**
  * `reply.sse(source, options)`: negotiate, open the source, write the headers, hand over to a pump.
  * Resolves when the stream is over and never rejects: failures before the headers go out are
@@ -35,14 +44,14 @@ export async function replySse (reply: FastifyReply, source: SseSource, options:
   const request = reply.request
   if (reply.sent || reply.raw.headersSent) {
     request.log.error({ err: new FST_SSE_ALREADY_SENT() }, 'sse stream not started')
-    await discardSource(source)
+    await drop(source, request.log)
     return
   }
   let settings: StreamSettings
   try {
     settings = streamSettingsOf(defaults, options)
   } catch (err) {
-    await discardSource(source)
+    await drop(source, request.log)
     reply.send(err)
     return
   }
@@ -52,7 +61,7 @@ export async function replySse (reply: FastifyReply, source: SseSource, options:
   }
   const accept = request.headers.accept
   if (!acceptsEventStream(accept)) {
-    await discardSource(source)
+    await drop(source, request.log)
     reply.code(406).send(new FST_SSE_NOT_ACCEPTABLE(accept))
     return
   }
@@ -70,7 +79,7 @@ export async function replySse (reply: FastifyReply, source: SseSource, options:
     // The client left, or the handler replied, while an async source function was opening.
     if (reply.sent) request.log.error({ err: new FST_SSE_ALREADY_SENT() }, 'sse stream not started')
     controller.abort()
-    await iterator.return?.()
+    await drop(iterator, request.log)
     return
   }
 

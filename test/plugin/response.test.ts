@@ -230,3 +230,30 @@ t.test('over real HTTP the headers arrive before the first event', async t => {
   t.equal(chunk, 'data: late\n\n')
   request.destroy()
 })
+
+t.test('reply.sse() never rejects: a dropped generator whose finally throws is logged as a warning', async t => {
+  const { app, logs } = await buildApp(t)
+  let settled = 'pending'
+  app.get('/events', (_request, reply) => {
+    const source = (function * () {
+      try { yield 1 } finally { throw new Error('cleanup failed') } // eslint-disable-line no-unsafe-finally
+    })()
+    source.next()
+    const done = reply.sse(source)
+    done.then(() => { settled = 'resolved' }, () => { settled = 'rejected' })
+    return done
+  })
+  t.equal((await app.inject({ url: '/events', headers: { accept: 'application/json' } })).statusCode, 406)
+  t.equal(settled, 'resolved')
+  t.match(logs.filter(line => line.msg === 'sse source threw while being closed'), [{ level: 40, err: { message: 'cleanup failed' } }])
+})
+
+t.test("Fastify's own register options (prefix, logLevel) are accepted alongside the plugin's", async t => {
+  const { app } = await buildApp(t)
+  await app.register(async child => {
+    const { default: ssePlugin } = await import('../../lib/index.js')
+    await child.register(ssePlugin, { logLevel: 'warn', prefix: '/ignored', heartbeat: false })
+  })
+  await app.ready()
+  t.pass('registered')
+})
