@@ -1,0 +1,82 @@
+// The demo for `npm start`: every example under its own prefix, and the dashboard at /.
+//
+//   npm start                                  # http://localhost:3000, in memory
+//   PORT=8080 HOST=0.0.0.0 npm start           # another port, every interface
+//   REDIS_URL=redis://127.0.0.1:6379 npm start # channels through Redis
+//
+// Importing this file starts nothing: build() returns the whole demo as one Fastify app (tests use
+// it); it listens only when run as the main module.
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import ssePlugin from '../lib/index.js'
+import { basic, type BasicOptions } from './basic.js'
+import { dashboard } from './dashboard.js'
+import { formats, type FormatsOptions } from './formats.js'
+import { headers, type HeadersOptions } from './headers.js'
+import { resume, type ResumeOptions } from './resume.js'
+import { sensors, type SensorsOptions } from './sensors.js'
+import { stocks, type StocksOptions } from './stocks/index.js'
+
+export interface DemoOptions {
+  logger?: FastifyServerOptions['logger']
+  /** A redis:// URL: channels go through Redis instead of memory. */
+  redis?: string | undefined
+  /** The plugin's `retry` (ms): how soon browsers reconnect. */
+  retry?: number | undefined
+  basic?: BasicOptions
+  headers?: HeadersOptions
+  formats?: FormatsOptions
+  sensors?: SensorsOptions
+  resume?: ResumeOptions
+  stocks?: StocksOptions
+}
+
+export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false })
+  await app.register(ssePlugin, {
+    ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+    ...(opts.retry === undefined ? {} : { retry: opts.retry })
+  })
+  await app.register(basic, { prefix: '/basic', ...opts.basic })
+  await app.register(headers, { prefix: '/headers', ...opts.headers })
+  await app.register(formats, { prefix: '/formats', ...opts.formats })
+  await app.register(sensors, { prefix: '/sensors', ...opts.sensors })
+  await app.register(resume, { prefix: '/resume', ...opts.resume })
+  await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
+  await app.register(dashboard)
+  return app
+}
+
+/** Pretty logs for a person at a terminal; JSON lines for everything else. */
+function loggerOptions (): FastifyServerOptions['logger'] {
+  const level = process.env.LOG_LEVEL ?? 'info'
+  if (process.stdout.isTTY !== true) return { level }
+  return { level, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+}
+
+async function main (): Promise<void> {
+  const app = await build({
+    logger: loggerOptions(),
+    redis: process.env.REDIS_URL,
+    stocks: {
+      ...(process.env.PRICE_API_URL === undefined ? {} : { priceApiUrl: process.env.PRICE_API_URL }),
+      // The bundled price API fails now and then, so the ticker shows an upstream-error event.
+      failureRate: 0.05
+    }
+  })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      app.log.info({ signal }, 'closing: every stream ends with a retry hint, so browsers come back')
+      app.close().then(() => process.exit(0), err => {
+        app.log.error({ err }, 'close failed')
+        process.exit(1)
+      })
+    })
+  }
+  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? 'localhost' })
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main()
+}

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { openStream } from '../../lib/testing.js'
+import { build } from '../../examples/server.js'
+import { closeApp } from '../fixtures/examples.js'
+
+const fast = {
+  basic: { intervalMs: 0 },
+  headers: { intervalMs: 0 },
+  formats: { intervalMs: 0 },
+  sensors: { temperatureIntervalMs: 10, humidityIntervalMs: 10 },
+  resume: { intervalMs: 0 },
+  stocks: { intervalMs: 10 }
+}
+
+t.test('importing the demo starts nothing: build() returns an app that is not listening', async t => {
+  const app = await build(fast)
+  t.teardown(() => app.close())
+  await app.ready()
+  t.equal(app.server.listening, false)
+})
+
+t.test('every finite example is reachable under its prefix', async t => {
+  const app = await build(fast)
+  t.teardown(() => app.close())
+  const expected: Record<string, RegExp> = {
+    '/basic/events': /^data: Event 0\n\n[^]*data: Event 4\n\n$/,
+    '/headers/events': /^data: Event 0\n\n/,
+    '/headers/plain': /^data: Event 0\n\n/,
+    '/formats/events': /^: This is a comment\nretry: 10000\n\nid: 0\nevent: update\n/,
+    '/resume/events': /^retry: 1000\n\nid: 1\ndata: Event 1\n\n/
+  }
+  for (const [url, body] of Object.entries(expected)) {
+    const response = await app.inject({ url })
+    t.equal(response.statusCode, 200, url)
+    t.match(response.payload, body, url)
+  }
+})
+
+t.test('every open example streams under its prefix', async t => {
+  const app = await build(fast)
+  t.teardown(() => closeApp(app))
+  const sensors = await openStream(app, '/sensors/events')
+  const [reading] = await sensors.take(1)
+  await sensors.close()
+  t.match(JSON.parse(reading?.data ?? ''), { temperature: Number, humidity: Number })
+  const stocks = await openStream(app, '/stocks/events')
+  const [round] = await stocks.take(1)
+  await stocks.close()
+  t.ok(round?.event === undefined || round.event === 'upstream-error', 'a round, from the demo\'s own price API')
+})
+
+t.test('the dashboard page and its files are served at /', async t => {
+  const app = await build(fast)
+  t.teardown(() => app.close())
+  const page = await app.inject({ url: '/' })
+  t.equal(page.headers['content-type'], 'text/html; charset=utf-8')
+  t.match(page.payload, '<script type="module" src="/dashboard.js">')
+  const script = await app.inject({ url: '/dashboard.js' })
+  t.equal(script.headers['content-type'], 'text/javascript; charset=utf-8')
+  t.match(script.payload, 'new EventSource(url)')
+  const style = await app.inject({ url: '/dashboard.css' })
+  t.equal(style.headers['content-type'], 'text/css; charset=utf-8')
+})
+
+t.test('run as the main module it listens on PORT and HOST, logs JSON lines, and closes on SIGTERM', async t => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const lines = createInterface({ input: child.stdout })
+  let url: string | undefined
+  for await (const line of lines) {
+    const entry = JSON.parse(line)
+    const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(entry.msg)
+    if (match !== null) {
+      url = match[1]
+      break
+    }
+  }
+  // Keep reading (and dropping) its logs so a full pipe never blocks it.
+  child.stdout.resume()
+  t.ok(url, 'it says where it listens')
+  const page = await fetch(url + '/')
+  t.equal(page.status, 200)
+  t.match(await page.text(), 'fastify-sse-stream')
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'a clean exit')
+})
