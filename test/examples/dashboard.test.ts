@@ -1,0 +1,103 @@
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import { chromium, type Page } from 'playwright-core'
+import { build } from '../../examples/server.js'
+
+// The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARTIFACTS = new URL('../artifacts/', import.meta.url)
+
+const demo = (): Promise<FastifyInstance> => build({
+  // Browsers come back within ~0.3-1.3 s of a restart instead of 3-6 s.
+  retry: 300,
+  sensors: { temperatureIntervalMs: 150, humidityIntervalMs: 200 },
+  stocks: { intervalMs: 300 }
+})
+
+const states = (page: Page) => page.$$eval('.state', badges => badges.map(badge => (badge as HTMLElement).dataset.state))
+
+/** Wait until every stream's badge shows `state`. */
+const allStreams = (page: Page, state: string) => page.waitForFunction(
+  expected => [...document.querySelectorAll<HTMLElement>('.state')].every(badge => badge.dataset.state === expected),
+  state, { timeout: 15_000 })
+
+/** Wait until the text of `selector` is a number other than `previous`, and return it. */
+async function nextNumber (page: Page, selector: string, previous?: string): Promise<string> {
+  const handle = await page.waitForFunction(([selector, previous]) => {
+    const text = document.querySelector(selector)?.textContent ?? ''
+    return /^\d+\.\d\d$/.test(text) && text !== previous ? text : false
+  }, [selector, previous] as const, { timeout: 15_000 })
+  return await handle.jsonValue() as string
+}
+
+const prices = (page: Page) => page.$$eval('#ticker tr', rows => rows.map(row => [
+  (row as HTMLTableRowElement).cells[0]?.textContent, (row as HTMLTableRowElement).cells[1]?.textContent
+]))
+
+const missing = !existsSync(CHROMIUM)
+if (missing) {
+  const notice = `\n!!! ${CHROMIUM} is missing: the dashboard browser test cannot run (apt-get install chromium) !!!\n`
+  if (process.env.CI === 'true') t.fail(notice)
+  else console.error(notice)
+}
+
+t.test('the dashboard shows live readings and prices, and its connection state across a server restart',
+  { skip: missing && process.env.CI !== 'true' ? `${CHROMIUM} is missing` : false }, async t => {
+    let app = await demo()
+    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const port = Number(new URL(url).port)
+    t.teardown(() => app.close())
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync']
+    })
+    t.teardown(() => browser.close())
+    const page = await browser.newPage({ viewport: { width: 1200, height: 860 } })
+    const errors: string[] = []
+    page.on('pageerror', err => errors.push(err.message))
+    await page.goto(url + '/')
+
+    await allStreams(page, 'connected')
+    t.same(await states(page), ['connected', 'connected'], 'both streams connected')
+
+    const temperature = await nextNumber(page, '#temperature')
+    t.ok(Number(temperature) >= 20 && Number(temperature) <= 30, `a temperature arrived: ${temperature}`)
+    const humidity = await nextNumber(page, '#humidity')
+    t.ok(Number(humidity) >= 30 && Number(humidity) <= 60, `a humidity arrived: ${humidity}`)
+    const nextTemperature = await nextNumber(page, '#temperature', temperature)
+    t.not(nextTemperature, temperature, `and it updates: ${temperature} -> ${nextTemperature}`)
+
+    await page.waitForFunction(() => document.querySelectorAll('#ticker tr').length === 3, undefined, { timeout: 15_000 })
+    const before = await prices(page)
+    t.same(before.map(([symbol]) => symbol), ['AAPL', 'GOOGL', 'MSFT'])
+    t.ok(before.every(([, price]) => /^\d+\.\d\d$/.test(price ?? '')), `prices arrived: ${JSON.stringify(before)}`)
+    await page.waitForFunction(previous => JSON.stringify([...document.querySelectorAll<HTMLTableRowElement>('#ticker tr')]
+      .map(row => [row.cells[0]?.textContent, row.cells[1]?.textContent])) !== previous,
+    JSON.stringify(before), { timeout: 15_000 })
+    t.pass(`prices update: ${JSON.stringify(await prices(page))}`)
+
+    // Enough readings for the chart to have lines worth looking at.
+    await page.waitForFunction(() => (document.querySelector('#chart polyline.temperature')?.getAttribute('points') ?? '')
+      .split(' ').length >= 12, undefined, { timeout: 15_000 })
+    await mkdir(ARTIFACTS, { recursive: true })
+    await page.screenshot({ path: new URL('dashboard.png', ARTIFACTS).pathname, fullPage: true })
+
+    await app.close()
+    await allStreams(page, 'reconnecting')
+    t.pass('both streams show reconnecting once the server is gone')
+    await page.screenshot({ path: new URL('dashboard-reconnecting.png', ARTIFACTS).pathname, fullPage: true })
+
+    app = await demo()
+    await app.listen({ port, host: '127.0.0.1' })
+    await allStreams(page, 'connected')
+    t.pass('and connected again once it is back on the same port')
+    const afterRestart = await nextNumber(page, '#temperature', await page.textContent('#temperature') ?? undefined)
+    t.ok(afterRestart, `readings flow again: ${afterRestart}`)
+    t.same(errors, [], 'no script error on the page')
+  })
