@@ -1,0 +1,54 @@
+import type { SseMessage } from '../message.js'
+import type { ChannelMessage } from '../types.js'
+
+// The one contract the memory and the Redis backends share: where a channel's events are stored,
+// and how they reach every app. Event ids are `<ms>-<seq>` strings (Redis stream ids, or their
+// in-memory twin), ordered by `compareIds`.
+
+/** What a backend hands to this app: events in publish order, and the news that some were lost. */
+export interface BackendSink {
+  /** One event of `channel`, framed once for every subscriber of this app. */
+  deliver (channel: string, message: ChannelMessage): void
+  /** Events of `channel` after `lastId` could not reach this app and cannot be replayed (Redis only). */
+  gap (channel: string, lastId: string): void
+}
+
+/** The events kept after an id, and whether that is all of them. */
+export interface Replay {
+  /** Oldest first. */
+  readonly messages: readonly ChannelMessage[]
+  /** Events between the id and `messages` are gone (older than the history), or the id is unknown. */
+  readonly gap: boolean
+}
+
+export interface ChannelBackend {
+  /**
+   * Give `message` its id, store it in the channel's history and deliver it to every app (this one
+   * through the sink). Its data is serialized once, here. Resolves to the id once stored.
+   */
+  publish (channel: string, message: SseMessage): Promise<string>
+  /** The kept events after `lastEventId`. */
+  replay (channel: string, lastEventId: string): Promise<Replay>
+  /** This app has subscribers on `channel` now: deliver its events here (a replay waits until they flow). */
+  watch (channel: string): void
+  /** This app has no subscriber left on `channel`. */
+  unwatch (channel: string): void
+  /** Release what the backend opened. */
+  close (): Promise<void>
+}
+
+/** The part of an id before the dash and the part after, as numbers. */
+function partsOf (id: string): [number, number] {
+  const dash = id.indexOf('-')
+  return [Number(id.slice(0, dash)), Number(id.slice(dash + 1))]
+}
+
+/** Order of two ids a backend gave: negative, zero or positive, as for `Array.prototype.sort`. */
+export function compareIds (a: string, b: string): number {
+  const [msA, seqA] = partsOf(a)
+  const [msB, seqB] = partsOf(b)
+  return msA - msB || seqA - seqB
+}
+
+/** `<ms>-<seq>`, as a backend writes ids (15 digits each stay exact as numbers). */
+export const ID_PATTERN = /^\d{1,15}-\d{1,15}$/

@@ -1,0 +1,88 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { FST_SSE_CHANNELS_CLOSED, FST_SSE_SERIALIZE } from '../errors.js'
+import { validateId } from '../frame.js'
+import { isMessage, type SseMessage } from '../message.js'
+import type { Channel, ChannelMessage, SubscribeOptions } from '../types.js'
+import type { ChannelBackend } from './backend.js'
+import { gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
+
+/** What every channel of one app shares. */
+export interface ChannelContext {
+  readonly backend: ChannelBackend
+  readonly log: FastifyBaseLogger
+  readonly maxSubscriberQueue: number
+  readonly closed: boolean
+}
+
+/** A published value as a message without an id: the channel gives every event its id. */
+function messageOf (value: unknown): SseMessage {
+  if (isMessage(value)) {
+    if (value.id === undefined) return value
+    const { id: _ignored, ...message } = value
+    return message
+  }
+  if (value === undefined) throw new FST_SSE_SERIALIZE('undefined is not an event; publish a value or a message')
+  return { data: value }
+}
+
+/** One named channel of one app: publishes through the backend, fans its events out to local subscribers. */
+export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
+  readonly name: string
+  readonly #context: ChannelContext
+  readonly #subscribers = new Set<Subscription>()
+
+  constructor (name: string, context: ChannelContext) {
+    this.name = name
+    this.#context = context
+  }
+
+  get size (): number {
+    return this.#subscribers.size
+  }
+
+  async publish (value: T | SseMessage<T>): Promise<string> {
+    if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
+    return this.#context.backend.publish(this.name, messageOf(value))
+  }
+
+  subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {
+    const { lastEventId, signal } = options
+    // The id goes back on the wire in a gap notice: one that could inject a field is refused here.
+    const from = lastEventId === undefined || lastEventId === '' ? undefined : validateId(lastEventId)
+    const subscription = new Subscription(this, this.#context.maxSubscriberQueue, signal)
+    if (this.#context.closed) subscription.close()
+    if (subscription.ended) return subscription as AsyncIterable<ChannelMessage<T>>
+    this.#subscribers.add(subscription)
+    if (this.#subscribers.size === 1) this.#context.backend.watch(this.name)
+    if (from !== undefined) subscription.replayFrom(this.#context.backend.replay(this.name, from), from)
+    return subscription as AsyncIterable<ChannelMessage<T>>
+  }
+
+  /** An event from the backend: the same frozen, framed message for every subscriber. */
+  deliver (message: ChannelMessage): void {
+    for (const subscription of this.#subscribers) subscription.push(message)
+  }
+
+  /** Events after `lastId` were lost on their way to this app. */
+  gap (lastId: string): void {
+    const message = gapMessage(lastId)
+    for (const subscription of this.#subscribers) subscription.pushGap(message)
+  }
+
+  release (subscription: Subscription): void {
+    this.#subscribers.delete(subscription)
+    if (this.#subscribers.size === 0) this.#context.backend.unwatch(this.name)
+  }
+
+  tooSlow (subscription: Subscription): void {
+    this.#context.log.warn({ channel: this.name, maxSubscriberQueue: this.#context.maxSubscriberQueue },
+      'sse channel subscriber too slow: ended (it can resume from history with its Last-Event-ID)')
+    this.release(subscription)
+  }
+
+  /** The app is closing: end every subscription. */
+  close (): void {
+    for (const subscription of this.#subscribers) subscription.close()
+    this.#subscribers.clear()
+  }
+}

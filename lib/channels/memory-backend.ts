@@ -1,0 +1,47 @@
+import { prepare, type Serializer } from '../frame.js'
+import type { SseMessage } from '../message.js'
+import type { ChannelMessage } from '../types.js'
+import type { BackendSink, ChannelBackend, Replay } from './backend.js'
+import { History } from './history.js'
+
+/** The default backend: one app, history in a ring per channel, delivery in the publisher's own call. */
+export class MemoryBackend implements ChannelBackend {
+  readonly #histories = new Map<string, History>()
+  readonly #capacity: number
+  readonly #serialize: Serializer
+  readonly #sink: BackendSink
+
+  constructor (capacity: number, serialize: Serializer, sink: BackendSink) {
+    this.#capacity = capacity
+    this.#serialize = serialize
+    this.#sink = sink
+  }
+
+  async publish (channel: string, message: SseMessage): Promise<string> {
+    const history = this.#historyOf(channel)
+    const id = history.nextId()
+    // Framed (and serialized) once, before the id is taken: an invalid message leaves no hole.
+    const prepared = prepare({ ...message, id }, this.#serialize) as ChannelMessage
+    history.push(prepared)
+    this.#sink.deliver(channel, prepared)
+    return id
+  }
+
+  async replay (channel: string, lastEventId: string): Promise<Replay> {
+    return this.#historyOf(channel).after(lastEventId)
+  }
+
+  // Every event is delivered to the hub, which knows who listens.
+  watch (): void {}
+  unwatch (): void {}
+  async close (): Promise<void> {}
+
+  #historyOf (channel: string): History {
+    let history = this.#histories.get(channel)
+    if (history === undefined) {
+      history = new History(this.#capacity)
+      this.#histories.set(channel, history)
+    }
+    return history
+  }
+}

@@ -1,0 +1,197 @@
+import { prepare } from '../frame.js'
+import type { ChannelMessage } from '../types.js'
+import { compareIds, type Replay } from './backend.js'
+
+/**
+ * The event a subscriber receives when events it should have had are gone: its `lastEventId` is
+ * older than the history or unknown, or (with Redis) events could not reach this app. Its data is
+ * JSON `{ "lastEventId": <the last id the subscriber had> }`; what is still kept follows it.
+ */
+export const GAP_EVENT = 'sse-gap'
+
+/** Gap notices, told apart from published events (which may use any event name) by identity. */
+const gaps = new WeakSet<ChannelMessage>()
+
+/** A gap notice after `lastId`. Its id is `lastId`, so a client that reconnects right after it asks again. */
+export function gapMessage (lastId: string): ChannelMessage {
+  const message = prepare({ id: lastId, event: GAP_EVENT, data: JSON.stringify({ lastEventId: lastId }) },
+    JSON.stringify) as ChannelMessage
+  gaps.add(message)
+  return message
+}
+
+/** The channel a subscription reports to. */
+export interface SubscriptionOwner {
+  /** The subscription ended (returned, aborted, failed): forget it. */
+  release (subscription: Subscription): void
+  /** The subscription ended because more than `maxSubscriberQueue` events waited: forget it, say so. */
+  tooSlow (subscription: Subscription): void
+}
+
+type Result = IteratorResult<ChannelMessage>
+type Waiter = (result: Result | PromiseLike<Result>) => void
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
+
+/**
+ * One subscriber's view of a channel: replayed events first, then live ones, pulled one at a time.
+ * Live events that arrive while nothing pulls wait in a queue allocated on first use; past
+ * `maxQueue` waiting events the subscription ends (it can resume from history with its last id).
+ * An idle subscription holds little more than the resolver of the pull it waits on.
+ */
+export class Subscription implements AsyncIterableIterator<ChannelMessage> {
+  readonly #owner: SubscriptionOwner
+  readonly #maxQueue: number
+  readonly #signal: AbortSignal | undefined
+  #queue: ChannelMessage[] | null = null
+  #replay: readonly ChannelMessage[] | null = null
+  #replayAt = 0
+  /** While the replay is read, live events wait in the queue even when a pull waits. */
+  #replaying = false
+  /** Live events up to this id were replayed already. */
+  #floor: string | null = null
+  #waiter: Waiter | null = null
+  #ended = false
+  /** Why the subscription failed, for the next pull to throw (once). */
+  #failure: { error: unknown } | null = null
+
+  constructor (owner: SubscriptionOwner, maxQueue: number, signal: AbortSignal | undefined) {
+    this.#owner = owner
+    this.#maxQueue = maxQueue
+    this.#signal = signal
+    if (signal === undefined) return
+    if (signal.aborted) {
+      this.#ended = true
+    } else {
+      // The subscription is its own listener (handleEvent): no closure per subscriber.
+      signal.addEventListener('abort', this, { once: true })
+    }
+  }
+
+  get ended (): boolean {
+    return this.#ended
+  }
+
+  [Symbol.asyncIterator] (): this {
+    return this
+  }
+
+  next (): Promise<Result> {
+    const result = this.#take()
+    if (result !== null) return Promise.resolve(result)
+    const failure = this.#failure
+    if (failure !== null) {
+      this.#failure = null
+      return Promise.reject(failure.error)
+    }
+    if (this.#ended) return Promise.resolve(DONE)
+    return new Promise(resolve => { this.#waiter = resolve })
+  }
+
+  async return (): Promise<Result> {
+    if (this.#end()) this.#owner.release(this)
+    return DONE
+  }
+
+  /** The signal aborted. */
+  handleEvent (): void {
+    if (this.#end()) this.#owner.release(this)
+  }
+
+  /** A live event. */
+  push (message: ChannelMessage): void {
+    if (this.#floor !== null) {
+      if (compareIds(message.id, this.#floor) <= 0) return
+      this.#floor = null
+    }
+    this.#offer(message)
+  }
+
+  /** A gap notice: never dropped as already replayed. */
+  pushGap (message: ChannelMessage): void {
+    this.#offer(message)
+  }
+
+  /** Hand out what `replay` gives before any live event; live events it already holds are dropped. */
+  replayFrom (replay: Promise<Replay>, lastEventId: string): void {
+    this.#replaying = true
+    replay.then(result => this.#replayed(result, lastEventId), error => this.#fail(error))
+  }
+
+  /** End without telling the owner (it is ending everything). */
+  close (): void {
+    this.#end()
+  }
+
+  #offer (message: ChannelMessage): void {
+    if (this.#ended) return
+    const waiter = this.#waiter
+    if (waiter !== null && !this.#replaying) {
+      this.#waiter = null
+      waiter({ value: message, done: false })
+      return
+    }
+    const queue = this.#queue ??= []
+    queue.push(message)
+    if (queue.length > this.#maxQueue && this.#end()) this.#owner.tooSlow(this)
+  }
+
+  #take (): Result | null {
+    const replay = this.#replay
+    if (replay !== null) {
+      const message = replay[this.#replayAt++]!
+      if (this.#replayAt === replay.length) this.#replay = null
+      return { value: message, done: false }
+    }
+    const queue = this.#queue
+    if (this.#replaying || queue === null || queue.length === 0) return null
+    return { value: queue.shift()!, done: false }
+  }
+
+  #replayed ({ messages, gap }: Replay, lastEventId: string): void {
+    if (this.#ended) return
+    this.#replaying = false
+    const last = messages.length > 0 ? messages[messages.length - 1]!.id : gap ? null : lastEventId
+    if (last !== null) {
+      const queue = this.#queue
+      const kept = queue?.filter(message => gaps.has(message) || compareIds(message.id, last) > 0) ?? []
+      this.#queue = queue === null ? null : kept
+      // Live events still to come may repeat replayed ones until one passes `last`.
+      if (kept.length === 0) this.#floor = last
+    }
+    const replay = gap ? [gapMessage(lastEventId), ...messages] : messages
+    if (replay.length > 0) {
+      this.#replay = replay
+      this.#replayAt = 0
+    }
+    const waiter = this.#waiter
+    const result = waiter === null ? null : this.#take()
+    if (result !== null) {
+      this.#waiter = null
+      waiter!(result)
+    }
+  }
+
+  #fail (error: unknown): void {
+    if (!this.#end(error)) return
+    this.#owner.release(this)
+  }
+
+  /** Returns whether this call ended it. A pending pull settles: done, or rejected with `error`. */
+  #end (error?: unknown): boolean {
+    if (this.#ended) return false
+    this.#ended = true
+    this.#queue = null
+    this.#replay = null
+    this.#signal?.removeEventListener('abort', this)
+    const waiter = this.#waiter
+    this.#waiter = null
+    if (error !== undefined) {
+      if (waiter === null) this.#failure = { error }
+      else waiter(Promise.reject(error))
+    } else {
+      waiter?.(DONE)
+    }
+    return true
+  }
+}
