@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { ChannelHub } from './channels/hub.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { replySse } from './reply-sse.js'
 import { wrapSseRoute } from './route.js'
@@ -13,6 +14,7 @@ const CLOSE_GRACE_MS = 500
 const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin (app, options) {
   const settings = settingsOf(options)
   const streams = new StreamRegistry()
+  const hub = await ChannelHub.create(settings, app.log)
 
   app.decorateRequest('lastEventId', {
     getter (this: FastifyRequest) {
@@ -23,16 +25,21 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {
     return replySse(this, source, streamOptions, settings, streams)
   })
-  const sse = {
-    get streams () { return streams.size }
+  const sse: SseInstance = {
+    get streams () { return streams.size },
+    channel: name => hub.channel(name)
   }
-  app.decorate('sse', sse as SseInstance)
+  app.decorate('sse', sse)
   app.decorate(kStreams, streams)
 
   app.addHook('onRoute', wrapSseRoute)
   // Fastify's forceCloseConnections 'idle' never closes a busy stream: end them before the server closes.
   app.addHook('preClose', async () => {
     await streams.closeAll(CLOSE_GRACE_MS)
+  })
+  // After the streams: end what still subscribes (in-process consumers), release Redis.
+  app.addHook('onClose', async () => {
+    await hub.close()
   })
 }
 
@@ -44,4 +51,5 @@ export { isMessage, type SseMessage } from './message.js'
 export type { SsePluginOptions, SseStreamOptions } from './options.js'
 export type { EndReason } from './pump.js'
 export type { SseContext, SseSource } from './source.js'
+export { GAP_EVENT } from './channels/subscription.js'
 export type { Channel, ChannelMessage, SseInstance, SubscribeOptions } from './types.js'

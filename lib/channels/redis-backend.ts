@@ -1,0 +1,383 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
+import { FST_SSE_BACKEND_UNAVAILABLE } from '../errors.js'
+import { messageFrame, prepare, type Serializer } from '../frame.js'
+import type { SseMessage } from '../message.js'
+import type { ChannelMessage } from '../types.js'
+import { compareIds, ID_PATTERN, type BackendSink, type ChannelBackend, type Replay } from './backend.js'
+
+// The only module that knows Redis. Each channel is one Redis stream, `<prefix><name>`: its history.
+// Every entry has two fields, `p` (the id of the entry before it; '' for the first of a stream) and
+// `b` (the body). A publish appends the entry and announces `<id> <prev> <body>` on the pub/sub
+// channel of the same name, in one script. An app subscribes to the channels it has subscribers for,
+// on one connection; `prev` lets it tell a continuous feed from one that missed events (a dropped
+// connection), which it then fetches from the stream. Two connections per app, whatever the load.
+
+/** Gives the entry its id, keeps about `ARGV[1]` entries (exactly 0 for 0), announces it. */
+const PUBLISH_SCRIPT = `
+local prev = ''
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then prev = info[i + 1] break end
+  end
+end
+local id
+if ARGV[1] == '0' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '0', '*', 'p', prev, 'b', ARGV[2])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'p', prev, 'b', ARGV[2])
+end
+redis.call('PUBLISH', KEYS[1], id .. ' ' .. prev .. ' ' .. ARGV[2])
+return id
+`
+
+/**
+ * `{ last id the stream gave ('' without a stream), entries newest first }`: at most `ARGV[2]` entries
+ * after `ARGV[1]`, or the newest ones when none follow it and it is not the last id (unknown, or ahead).
+ */
+const REPLAY_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return { '', {} } end
+local last = ''
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] break end
+end
+local count = tonumber(ARGV[2])
+if count == 0 then return { last, {} } end
+local entries = {}
+if ARGV[1] ~= '' then entries = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[1], 'COUNT', count) end
+if #entries == 0 and ARGV[1] ~= last then entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', count) end
+return { last, entries }
+`
+
+/** A publish, a replay or a catch-up that Redis has not answered by then fails (Redis may be hung). */
+const COMMAND_TIMEOUT_MS = 2000
+/** How long `app.close()` waits for Redis to acknowledge QUIT before dropping the connections. */
+const QUIT_TIMEOUT_MS = 1000
+/** How long registration waits for Redis. */
+const CONNECT_TIMEOUT_MS = 10_000
+/** After a reconnection, how long a catch-up waits for the command connection to be back too. */
+const RECONNECT_WAIT_MS = 10_000
+
+type RawEntry = [id: string, fields: string[]]
+
+interface ScriptedRedis extends Redis {
+  ssePublish (key: string, maxLength: number, body: string): Promise<string>
+  sseReplay (key: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
+}
+
+// The body is a JSON array: [kind, text, event, retry, comment], null for what is absent.
+const NO_DATA = 0
+/** The data was a string: it went as it was. */
+const TEXT = 1
+/** The data went through a custom `serialize`: apps receive that text. */
+const SERIALIZED = 2
+/** The data went through JSON.stringify: apps receive it back through JSON.parse. */
+const JSON_TEXT = 3
+type Body = [kind: number, text: string | null, event: string | null, retry: number | null, comment: string | null]
+
+/** One channel this app has subscribers on. */
+interface Feed {
+  readonly name: string
+  readonly key: string
+  /** The last event delivered to this app's subscribers; null before the first. */
+  last: string | null
+  /** Announcements held while missed events are fetched from the stream; null when none are. */
+  held: string[] | null
+  /** Settles once Redis has acknowledged the subscription: every later event reaches this app. */
+  ready: Promise<unknown>
+}
+
+export interface RedisBackendOptions {
+  /** An ioredis client (used for commands, never closed here) or a URL (connected and closed here). */
+  readonly redis: Redis | string
+  readonly prefix: string
+  readonly history: number
+  readonly serialize: Serializer
+  readonly log: FastifyBaseLogger
+}
+
+function bounded<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Resolves when `client` is ready; rejects after `ms`, and also on its first error when `failFast`
+ * (connecting at start: a wrong URL should fail registration, not retry forever).
+ */
+async function connected (client: Redis, ms: number, failFast: boolean): Promise<void> {
+  if (client.status === 'ready') return
+  if (client.status === 'wait') return client.connect()
+  let onReady: (() => void) | undefined
+  let onError: ((err: Error) => void) | undefined
+  try {
+    await bounded(new Promise<void>((resolve, reject) => {
+      onReady = resolve
+      client.once('ready', onReady)
+      if (failFast) client.once('error', onError = reject)
+    }), ms)
+  } finally {
+    client.removeListener('ready', onReady!)
+    if (onError !== undefined) client.removeListener('error', onError)
+  }
+}
+
+function quit (client: Redis): Promise<unknown> | undefined {
+  if (client.status !== 'ready') {
+    client.disconnect()
+    return
+  }
+  return bounded(client.quit(), QUIT_TIMEOUT_MS).catch(() => client.disconnect())
+}
+
+function unavailable (err: unknown): Error {
+  return new FST_SSE_BACKEND_UNAVAILABLE((err as Error).message, { cause: err })
+}
+
+function withScripts (client: Redis): ScriptedRedis {
+  client.defineCommand('ssePublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT })
+  client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY_SCRIPT })
+  return client as ScriptedRedis
+}
+
+/** `<id> <prev> <body>` -> its parts; throws on anything else. */
+function parseAnnouncement (payload: string): [id: string, prev: string, body: string] {
+  const space = payload.indexOf(' ')
+  const next = payload.indexOf(' ', space + 1)
+  const id = payload.slice(0, space)
+  if (space === -1 || next === -1 || !ID_PATTERN.test(id)) throw new Error('not an announcement of this plugin')
+  return [id, payload.slice(space + 1, next), payload.slice(next + 1)]
+}
+
+export class RedisBackend implements ChannelBackend {
+  readonly #command: ScriptedRedis
+  readonly #ownsCommand: boolean
+  readonly #subscriber: Redis
+  readonly #prefix: string
+  readonly #history: number
+  readonly #serialize: Serializer
+  readonly #json: boolean
+  readonly #log: FastifyBaseLogger
+  readonly #sink: BackendSink
+  /** Watched channels, by stream key. */
+  readonly #feeds = new Map<string, Feed>()
+  #state: 'connecting' | 'up' | 'down' = 'connecting'
+
+  private constructor (command: Redis, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
+    const connectionName = 'fastify-sse-stream:' + options.prefix.replace(/[^\x21-\x7e]/g, '_')
+    this.#command = withScripts(command)
+    this.#ownsCommand = ownsCommand
+    this.#subscriber = command.duplicate({ lazyConnect: true, connectionName })
+    this.#prefix = options.prefix
+    this.#history = options.history
+    this.#serialize = options.serialize
+    this.#json = options.serialize === JSON.stringify
+    this.#log = options.log
+    this.#sink = sink
+    // A client passed in keeps its owner's error handling; the connections opened here report to the log.
+    if (ownsCommand) command.on('error', this.#onError)
+    this.#subscriber.on('error', this.#onError)
+    this.#subscriber.on('ready', this.#onReady)
+    this.#subscriber.on('message', this.#onMessage)
+  }
+
+  /** Open what the backend needs; rejects (having closed what it opened) when Redis cannot be reached. */
+  static async connect (options: RedisBackendOptions, sink: BackendSink): Promise<RedisBackend> {
+    let command: Redis
+    const owns = typeof options.redis === 'string'
+    if (typeof options.redis === 'string') {
+      // Loaded on demand: ioredis is an optional peer dependency.
+      const { Redis } = await import('ioredis')
+      const connectionName = 'fastify-sse-stream:' + options.prefix.replace(/[^\x21-\x7e]/g, '_')
+      command = new Redis(options.redis, { lazyConnect: true, connectionName })
+    } else {
+      command = options.redis
+    }
+    const backend = new RedisBackend(command, owns, options, sink)
+    try {
+      await Promise.all([connected(command, CONNECT_TIMEOUT_MS, true), connected(backend.#subscriber, CONNECT_TIMEOUT_MS, true)])
+    } catch (err) {
+      await backend.close()
+      throw unavailable(err)
+    }
+    backend.#state = 'up'
+    return backend
+  }
+
+  async publish (channel: string, message: SseMessage): Promise<string> {
+    const body = this.#encode(message)
+    return this.#call(() => this.#command.ssePublish(this.#prefix + channel, this.#history, body))
+  }
+
+  async replay (channel: string, lastEventId: string): Promise<Replay> {
+    const key = this.#prefix + channel
+    const valid = ID_PATTERN.test(lastEventId)
+    const [last, raw] = await this.#call(async () => {
+      // Once this app's subscription is acknowledged, every event after the replay reaches it live.
+      await this.#feeds.get(key)?.ready
+      return this.#command.sseReplay(key, valid ? lastEventId : '', this.#history)
+    })
+    const entries = raw.reverse()
+    const messages = entries.map(([id, fields]) => this.#decode(id, fields[3]!))
+    const gap = !valid || (entries.length > 0 ? entries[0]![1][1] !== lastEventId : last !== lastEventId)
+    return { gap, messages }
+  }
+
+  watch (channel: string): void {
+    const key = this.#prefix + channel
+    const ready = this.#subscriber.subscribe(key).catch((err: unknown) => {
+      this.#log.warn({ err, channel }, 'sse channel could not subscribe in Redis')
+    })
+    this.#feeds.set(key, { name: channel, key, last: null, held: null, ready })
+  }
+
+  unwatch (channel: string): void {
+    const key = this.#prefix + channel
+    this.#feeds.delete(key)
+    // Fails only when the connection is closing, and then nothing is subscribed any more anyway.
+    this.#subscriber.unsubscribe(key).catch(() => {})
+  }
+
+  async close (): Promise<void> {
+    this.#feeds.clear()
+    await Promise.all([quit(this.#subscriber), this.#ownsCommand ? quit(this.#command) : undefined])
+  }
+
+  /** Run a command now, bounded in time; any failure is FST_SSE_BACKEND_UNAVAILABLE. Never queued offline. */
+  async #call<T> (run: () => Promise<T>): Promise<T> {
+    const { status } = this.#command
+    if (status !== 'ready') throw new FST_SSE_BACKEND_UNAVAILABLE(`the Redis connection is ${status}`)
+    try {
+      return await bounded(run(), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  /**
+   * Validate every field exactly as the stream would (same errors), and serialize the data once:
+   * that text is what crosses Redis, and every app frames it as it is.
+   */
+  #encode (message: SseMessage): string {
+    let text: string | null = null
+    messageFrame(message, value => (text = this.#serialize(value)))
+    const { data } = message
+    const kind = data === undefined ? NO_DATA : typeof data === 'string' ? TEXT : this.#json ? JSON_TEXT : SERIALIZED
+    const body: Body = [kind, kind === TEXT ? data as string : text, message.event ?? null,
+      message.retry ?? null, message.comment ?? null]
+    return JSON.stringify(body)
+  }
+
+  /** A stored event as a message framed once for every subscriber of this app, without serializing again. */
+  #decode (id: string, body: string): ChannelMessage {
+    const [kind, text, event, retry, comment] = JSON.parse(body) as Body
+    const message: SseMessage = { id }
+    if (event !== null) message.event = event
+    if (retry !== null) message.retry = retry
+    if (comment !== null) message.comment = comment
+    if (kind === JSON_TEXT) {
+      const value: unknown = JSON.parse(text!)
+      // A value whose JSON is a string (a Date) keeps that JSON text: it is what the frame must carry.
+      message.data = typeof value === 'string' ? text : value
+    } else if (kind !== NO_DATA) {
+      message.data = text
+    }
+    return prepare(message, () => text!) as ChannelMessage
+  }
+
+  #onMessage = (key: string, payload: string): void => {
+    const feed = this.#feeds.get(key)
+    // A message in flight when the last subscriber of this app left.
+    if (feed === undefined) return
+    if (feed.held !== null) feed.held.push(payload)
+    else this.#accept(feed, payload)
+  }
+
+  #accept (feed: Feed, payload: string): void {
+    let id: string, prev: string, body: string
+    try {
+      [id, prev, body] = parseAnnouncement(payload)
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name }, 'sse channel ignored a Redis message it cannot read')
+      return
+    }
+    const last = feed.last
+    if (last !== null) {
+      if (compareIds(id, last) <= 0) return
+      // `prev` '' starts a stream: Redis restarted without its data, and this is what came after.
+      if (prev !== last && prev !== '') {
+        feed.held = [payload]
+        this.#catchUp(feed, false)
+        return
+      }
+    }
+    this.#deliver(feed, id, body)
+  }
+
+  #deliver (feed: Feed, id: string, body: string): void {
+    feed.last = id
+    let message: ChannelMessage
+    try {
+      message = this.#decode(id, body)
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name, id }, 'sse channel ignored a Redis event it cannot read')
+      return
+    }
+    this.#sink.deliver(feed.name, message)
+  }
+
+  /** Fetch what this app missed after `feed.last` from the stream, then go on with what was held. */
+  async #catchUp (feed: Feed, afterReconnect: boolean): Promise<void> {
+    const after = feed.last as string
+    let entries: RawEntry[] = []
+    let gap: boolean
+    try {
+      // The answer to a PING sent now comes after ioredis's resubscription: from then on nothing is missed.
+      if (afterReconnect) await bounded(this.#subscriber.ping(), COMMAND_TIMEOUT_MS)
+      await connected(this.#command, RECONNECT_WAIT_MS, false)
+      const [last, raw] = await bounded(this.#command.sseReplay(feed.key, after, this.#history), COMMAND_TIMEOUT_MS)
+      entries = raw.reverse()
+      const prev = entries[0]?.[1][1]
+      gap = prev === undefined ? last !== '' && last !== after : prev !== after && prev !== ''
+    } catch (err) {
+      gap = true
+      this.#log.warn({ err, channel: feed.name }, 'sse channel could not fetch the events it missed from Redis')
+    }
+    // Every subscriber of this app left meanwhile: nothing to deliver to.
+    if (this.#feeds.get(feed.key) !== feed) return
+    if (gap) this.#sink.gap(feed.name, after)
+    for (const [id, fields] of entries) {
+      if (compareIds(id, feed.last as string) > 0) this.#deliver(feed, id, fields[3]!)
+    }
+    // After a gap with nothing fetched, what comes next is taken as it is.
+    if (gap && entries.length === 0) feed.last = null
+    const held = feed.held as string[]
+    feed.held = null
+    for (const payload of held) this.#accept(feed, payload)
+  }
+
+  #onError = (err: Error): void => {
+    if (this.#state !== 'up') return
+    this.#state = 'down'
+    this.#log.warn({ err }, 'sse lost its Redis connection; reconnecting (publish and replay fail meanwhile)')
+  }
+
+  #onReady = (): void => {
+    if (this.#state === 'down') {
+      this.#state = 'up'
+      this.#log.info('sse Redis connection is back; catching up')
+    }
+    for (const feed of this.#feeds.values()) {
+      if (feed.last !== null && feed.held === null) {
+        feed.held = []
+        this.#catchUp(feed, true)
+      }
+    }
+  }
+}
