@@ -1,0 +1,164 @@
+import t from 'tap'
+import { gapMessage, GAP_EVENT, Subscription, type SubscriptionOwner } from '../../lib/channels/subscription.js'
+import type { Replay } from '../../lib/channels/backend.js'
+import type { ChannelMessage } from '../../lib/index.js'
+import { signal } from '../fixtures/app.js'
+
+/** An owner that records what the subscription tells it. */
+function owner (): SubscriptionOwner & { released: Subscription[], slow: Subscription[] } {
+  const released: Subscription[] = []
+  const slow: Subscription[] = []
+  return { released, slow, release (s) { released.push(s) }, tooSlow (s) { slow.push(s) } }
+}
+
+const message = (id: string): ChannelMessage => Object.freeze({ id, data: id })
+const DONE = { value: undefined, done: true }
+
+t.test('is its own async iterator and yields pushed messages in order', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  t.equal(sub[Symbol.asyncIterator](), sub)
+  const waiting = sub.next()
+  sub.push(message('1-1'))
+  sub.push(message('1-2'))
+  sub.push(message('1-3'))
+  t.same(await waiting, { value: message('1-1'), done: false }, 'a waiting pull gets the next push')
+  t.same((await sub.next()).value, message('1-2'))
+  t.same((await sub.next()).value, message('1-3'))
+})
+
+t.test('more than maxQueue waiting messages end it once, reported to the owner; later pushes are ignored', async t => {
+  const o = owner()
+  const sub = new Subscription(o, 3, undefined)
+  for (let i = 1; i <= 4; i++) sub.push(message(`1-${i}`))
+  t.equal(o.slow.length, 1)
+  t.equal(sub.ended, true)
+  sub.push(message('1-5'))
+  t.equal(o.slow.length, 1, 'reported once')
+  t.same(await sub.next(), DONE, 'what waited is dropped')
+  t.same(o.released, [], 'tooSlow, not release')
+})
+
+t.test('a replay comes first; live messages it already holds, or that repeat it later, are dropped', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  const replay = signal<Replay>()
+  sub.replayFrom(replay.promise, '1-1')
+  sub.push(message('1-3'))
+  sub.push(message('1-4'))
+  const waiting = sub.next()
+  replay.resolve({ gap: false, messages: [message('1-2'), message('1-3')] })
+  t.same((await waiting).value, message('1-2'), 'a pull waiting through the replay gets its first message')
+  t.same((await sub.next()).value, message('1-3'))
+  t.same((await sub.next()).value, message('1-4'), 'then the live one after it, once')
+})
+
+t.test('live messages that arrive after the replay are checked against its last id until one passes it', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.replayFrom(Promise.resolve({ gap: false, messages: [message('1-2'), message('1-3')] }), '1-1')
+  await null
+  sub.push(message('1-3'))
+  sub.push(message('1-4'))
+  sub.push(message('1-5'))
+  const ids = []
+  for (let i = 0; i < 3; i++) ids.push((await sub.next()).value!.id)
+  t.same(ids, ['1-2', '1-3', '1-4'])
+  t.same((await sub.next()).value!.id, '1-5')
+})
+
+t.test('a replay with nothing after the id drops live messages up to the id', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.replayFrom(Promise.resolve({ gap: false, messages: [] }), '1-3')
+  sub.push(message('1-3'))
+  await null
+  sub.push(message('1-3'))
+  sub.push(message('1-4'))
+  t.same((await sub.next()).value!.id, '1-4')
+})
+
+t.test(`a gap replays a "${GAP_EVENT}" notice first, with the subscriber's id; live messages are then all kept`, async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.push(message('2-1'))
+  sub.replayFrom(Promise.resolve({ gap: true, messages: [] }), 'old')
+  sub.push(message('2-2'))
+  const gap = (await sub.next()).value!
+  t.match(gap, { id: 'old', event: GAP_EVENT })
+  t.same(JSON.parse(gap.data as string), { lastEventId: 'old' })
+  t.same((await sub.next()).value!.id, '2-1')
+  t.same((await sub.next()).value!.id, '2-2')
+})
+
+t.test('a gap notice pushed live is never dropped as already replayed', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  const replay = signal<Replay>()
+  sub.replayFrom(replay.promise, '1-1')
+  sub.pushGap(gapMessage('1-1'))
+  replay.resolve({ gap: false, messages: [message('1-2')] })
+  t.same((await sub.next()).value!.id, '1-2')
+  t.equal((await sub.next()).value!.event, GAP_EVENT, 'kept although its id is not after the replay')
+  sub.pushGap(gapMessage('1-2'))
+  t.equal((await sub.next()).value!.event, GAP_EVENT, 'and after it')
+})
+
+t.test('a replay that fails ends it: the next pull throws once, then it is done; the owner is told', async t => {
+  const o = owner()
+  const sub = new Subscription(o, 10, undefined)
+  const failure = new Error('no backend')
+  sub.replayFrom(Promise.reject(failure), '1-1')
+  await new Promise(resolve => setImmediate(resolve))
+  await t.rejects(sub.next(), failure)
+  t.same(await sub.next(), DONE)
+  t.same(o.released, [sub])
+})
+
+t.test('a replay that fails while a pull waits rejects that pull', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  const replay = signal<Replay>()
+  sub.replayFrom(replay.promise.then(() => { throw new Error('lost') }), '1-1')
+  const waiting = sub.next()
+  replay.resolve({ gap: false, messages: [] })
+  await t.rejects(waiting, { message: 'lost' })
+})
+
+t.test('a replay that settles after the end is ignored', async t => {
+  const o = owner()
+  const sub = new Subscription(o, 10, undefined)
+  const replay = signal<Replay>()
+  const failed = signal<Replay>()
+  sub.replayFrom(replay.promise, '1-1')
+  sub.replayFrom(failed.promise.then(() => { throw new Error('late') }), '1-1')
+  await sub.return()
+  replay.resolve({ gap: true, messages: [message('1-2')] })
+  failed.resolve({ gap: false, messages: [] })
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(await sub.next(), DONE)
+  t.same(o.released, [sub], 'released once')
+})
+
+t.test('return() and an aborted signal end it and tell the owner once; close() ends it quietly', async t => {
+  const o = owner()
+  const byReturn = new Subscription(o, 10, undefined)
+  t.same(await byReturn.return(), DONE)
+  t.same(await byReturn.return(), DONE)
+  const controller = new AbortController()
+  const byAbort = new Subscription(o, 10, controller.signal)
+  const waiting = byAbort.next()
+  controller.abort()
+  t.same(await waiting, DONE)
+  const byClose = new Subscription(o, 10, undefined)
+  byClose.push(message('1-1'))
+  byClose.close()
+  t.same(await byClose.next(), DONE)
+  t.same(o.released, [byReturn, byAbort])
+  const preAborted = new Subscription(o, 10, AbortSignal.abort())
+  t.equal(preAborted.ended, true, 'a signal aborted already ends it at once')
+})
+
+t.test('ending it removes its abort listener', async t => {
+  const controller = new AbortController()
+  const sub = new Subscription(owner(), 10, controller.signal)
+  let handled = 0
+  const original = sub.handleEvent.bind(sub)
+  sub.handleEvent = () => { handled++; original() }
+  await sub.return()
+  controller.abort()
+  t.equal(handled, 0)
+})
