@@ -9,8 +9,9 @@
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import ssePlugin from '../lib/index.js'
+import ssePlugin, { type SsePluginOptions } from '../lib/index.js'
 import { basic, type BasicOptions } from './basic.js'
+import { broadcast, type BroadcastOptions } from './broadcast.js'
 import { dashboard } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
 import { headers, type HeadersOptions } from './headers.js'
@@ -20,30 +21,27 @@ import { stocks, type StocksOptions } from './stocks/index.js'
 
 export interface DemoOptions {
   logger?: FastifyServerOptions['logger']
-  /** A redis:// URL: channels go through Redis instead of memory. */
-  redis?: string | undefined
-  /** The plugin's `retry` (ms): how soon browsers reconnect. */
-  retry?: number | undefined
+  /** The plugin's options: `redis` for channels through Redis, `retry` for how soon browsers reconnect. */
+  sse?: SsePluginOptions
   basic?: BasicOptions
   headers?: HeadersOptions
   formats?: FormatsOptions
   sensors?: SensorsOptions
   resume?: ResumeOptions
   stocks?: StocksOptions
+  broadcast?: BroadcastOptions
 }
 
 export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false })
-  await app.register(ssePlugin, {
-    ...(opts.redis === undefined ? {} : { redis: opts.redis }),
-    ...(opts.retry === undefined ? {} : { retry: opts.retry })
-  })
+  await app.register(ssePlugin, opts.sse ?? {})
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })
   await app.register(formats, { prefix: '/formats', ...opts.formats })
   await app.register(sensors, { prefix: '/sensors', ...opts.sensors })
   await app.register(resume, { prefix: '/resume', ...opts.resume })
   await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
+  await app.register(broadcast, { prefix: '/broadcast', ...opts.broadcast })
   await app.register(dashboard)
   return app
 }
@@ -58,7 +56,7 @@ function loggerOptions (): FastifyServerOptions['logger'] {
 async function main (): Promise<void> {
   const app = await build({
     logger: loggerOptions(),
-    redis: process.env.REDIS_URL,
+    sse: process.env.REDIS_URL === undefined ? {} : { redis: process.env.REDIS_URL },
     stocks: {
       ...(process.env.PRICE_API_URL === undefined ? {} : { priceApiUrl: process.env.PRICE_API_URL }),
       // The bundled price API fails now and then, so the ticker shows an upstream-error event.

@@ -5,7 +5,7 @@
 
 const POINTS = 60 // readings kept on the chart
 
-/** Open `url` and keep it open; `handlers` maps event types to functions of the parsed data. */
+/** Open `url` and keep it open; `handlers` maps event types to functions of (parsed data, event). */
 function watch (name, url, handlers) {
   const badge = document.querySelector(`.state[data-stream="${name}"]`)
   const setState = state => {
@@ -27,7 +27,7 @@ function watch (name, url, handlers) {
       setTimeout(connect, 2000)
     }
     for (const [type, handle] of Object.entries(handlers)) {
-      source.addEventListener(type, event => handle(JSON.parse(event.data)))
+      source.addEventListener(type, event => handle(JSON.parse(event.data), event))
     }
   }
   connect()
@@ -106,6 +106,31 @@ watch('stocks', '/stocks/events', {
   'upstream-error' ({ message }) {
     const notice = document.getElementById('upstream-error')
     notice.textContent = `Upstream error: ${message} (the stream goes on; next round soon)`
+    notice.hidden = false
+  }
+})
+
+// Weather broadcast: the latest update, with its id, and the last few. After a reconnect the channel
+// first replays what this page missed, so the list has no hole; `sse-gap` says when it cannot.
+
+const updates = []
+
+watch('broadcast', '/broadcast/events', {
+  message (weather, event) {
+    document.getElementById('broadcast-temperature').textContent = weather.temperature.toFixed(2)
+    document.getElementById('broadcast-humidity').textContent = weather.humidity.toFixed(2)
+    document.getElementById('broadcast-id').textContent = event.lastEventId
+    updates.unshift(`id ${event.lastEventId}: ${weather.temperature.toFixed(2)} °C, ${weather.humidity.toFixed(2)} %`)
+    updates.length = Math.min(updates.length, 5)
+    document.getElementById('broadcast-updates').replaceChildren(...updates.map(text => {
+      const item = document.createElement('li')
+      item.textContent = text
+      return item
+    }))
+  },
+  'sse-gap' ({ lastEventId }) {
+    const notice = document.getElementById('broadcast-gap')
+    notice.textContent = `Updates after id ${lastEventId} are gone (the server restarted without Redis, or they left its history); showing what is kept.`
     notice.hidden = false
   }
 })

@@ -12,9 +12,10 @@ const ARTIFACTS = new URL('../artifacts/', import.meta.url)
 
 const demo = (): Promise<FastifyInstance> => build({
   // Browsers come back within ~0.3-1.3 s of a restart instead of 3-6 s.
-  retry: 300,
+  sse: { retry: 300 },
   sensors: { temperatureIntervalMs: 150, humidityIntervalMs: 200 },
-  stocks: { intervalMs: 300 }
+  stocks: { intervalMs: 300 },
+  broadcast: { intervalMs: 200 }
 })
 
 const states = (page: Page) => page.$$eval('.state', badges => badges.map(badge => (badge as HTMLElement).dataset.state))
@@ -64,7 +65,7 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     await page.goto(url + '/')
 
     await allStreams(page, 'connected')
-    t.same(await states(page), ['connected', 'connected'], 'both streams connected')
+    t.same(await states(page), ['connected', 'connected', 'connected'], 'every stream connected')
 
     const temperature = await nextNumber(page, '#temperature')
     t.ok(Number(temperature) >= 20 && Number(temperature) <= 30, `a temperature arrived: ${temperature}`)
@@ -82,6 +83,16 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     JSON.stringify(before), { timeout: 15_000 })
     t.pass(`prices update: ${JSON.stringify(await prices(page))}`)
 
+    const broadcastId = await page.waitForFunction(() => {
+      const id = document.getElementById('broadcast-id')?.textContent ?? ''
+      return /^\d/.test(id) ? id : false
+    }, undefined, { timeout: 15_000 })
+    const firstId = await broadcastId.jsonValue() as string
+    const broadcastTemperature = await nextNumber(page, '#broadcast-temperature')
+    await page.waitForFunction(previous => document.getElementById('broadcast-id')?.textContent !== previous,
+      firstId, { timeout: 15_000 })
+    t.pass(`broadcast updates arrive (${broadcastTemperature} °C, id ${firstId}) and update`)
+
     // Enough readings for the chart to have lines worth looking at.
     await page.waitForFunction(() => (document.querySelector('#chart polyline.temperature')?.getAttribute('points') ?? '')
       .split(' ').length >= 12, undefined, { timeout: 15_000 })
@@ -90,7 +101,7 @@ t.test('the dashboard shows live readings and prices, and its connection state a
 
     await app.close()
     await allStreams(page, 'reconnecting')
-    t.pass('both streams show reconnecting once the server is gone')
+    t.pass('every stream shows reconnecting once the server is gone')
     await page.screenshot({ path: new URL('dashboard-reconnecting.png', ARTIFACTS).pathname, fullPage: true })
 
     app = await demo()
@@ -99,5 +110,9 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     t.pass('and connected again once it is back on the same port')
     const afterRestart = await nextNumber(page, '#temperature', await page.textContent('#temperature') ?? undefined)
     t.ok(afterRestart, `readings flow again: ${afterRestart}`)
+    // The new server's in-memory channel never had the ids the page saw: it says so.
+    await page.waitForSelector('#broadcast-gap:not([hidden])', { timeout: 15_000 })
+    t.match(await page.textContent('#broadcast-gap'), /are gone/, 'the broadcast panel reports the updates lost with the restart')
+    await page.screenshot({ path: new URL('dashboard-restarted.png', ARTIFACTS).pathname, fullPage: true })
     t.same(errors, [], 'no script error on the page')
   })

@@ -12,7 +12,8 @@ const fast = {
   formats: { intervalMs: 0 },
   sensors: { temperatureIntervalMs: 10, humidityIntervalMs: 10 },
   resume: { intervalMs: 0 },
-  stocks: { intervalMs: 10 }
+  stocks: { intervalMs: 10 },
+  broadcast: { intervalMs: 10 }
 }
 
 t.test('importing the demo starts nothing: build() returns an app that is not listening', async t => {
@@ -50,6 +51,11 @@ t.test('every open example streams under its prefix', async t => {
   const [round] = await stocks.take(1)
   await stocks.close()
   t.ok(round?.event === undefined || round.event === 'upstream-error', 'a round, from the demo\'s own price API')
+  const weather = await openStream(app, '/broadcast/events')
+  const [update] = await weather.take(1)
+  await weather.close()
+  t.match(JSON.parse(update?.data ?? ''), { temperature: Number, humidity: Number })
+  t.ok(update?.id, 'a broadcast update has its channel id')
 })
 
 t.test('the dashboard page and its files are served at /', async t => {
