@@ -1,7 +1,7 @@
 // 7. broadcast: one producer, every client, and nothing missed across a reconnect.
 //
 //   curl -N http://localhost:3000/broadcast/events
-//   curl -N -H 'Last-Event-ID: 3' http://localhost:3000/broadcast/events   # updates after 3 first, then live ones
+//   curl -N -H 'Last-Event-ID: <an id it sent>' http://localhost:3000/broadcast/events   # what you missed, then live
 //
 // A background task, started when the app is ready and stopped when it closes, publishes the weather
 // to a channel every few seconds. Each client's stream is a subscription to that channel: every
