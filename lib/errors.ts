@@ -72,7 +72,7 @@ export const FST_SSE_INVALID_CHANNEL = createError(
 
 export const FST_SSE_BACKEND_UNAVAILABLE = createError(
   'FST_SSE_BACKEND_UNAVAILABLE',
-  'The channel backend could not take the event (%s); it was not published, so retry it',
+  'The channel backend (Redis) is unavailable: %s. Nothing was stored or replayed; retry once Redis answers (check the redis option if it never does)',
   503
 )
 
