@@ -99,3 +99,35 @@ t.test('through Redis, a client of one app receives the updates another app prod
   await stream.close()
   t.equal(new Set(updates.map(update => update.id)).size, 5, 'five distinct updates, from the busy app')
 })
+
+t.test('through Redis, a client that comes back to a restarted app gets what it missed, no gap', async t => {
+  if (!await redisAvailable(t)) return
+  const sse = { redis: REDIS_URL, redisPrefix: uniquePrefix(t) }
+  const before = await build({ intervalMs: 20, sse })
+  await before.ready()
+  // Every update the first app publishes, as an in-process subscriber sees them.
+  const published: Array<{ id: string, data: string }> = []
+  const recorded = (async () => {
+    for await (const message of before.sse.channel('weather').subscribe()) {
+      published.push({ id: message.id, data: JSON.stringify(message.data) })
+    }
+  })()
+  const stream = await openStream(before, '/events')
+  await stream.take(2)
+  await stream.close()
+  const lastId = stream.lastEventId as string
+  // The producer goes on for a while after this client left, then the app stops.
+  await new Promise(resolve => setTimeout(resolve, 100))
+  await closeApp(before)
+  await recorded
+  const missed = published.slice(published.findIndex(update => update.id === lastId) + 1)
+  t.ok(missed.length >= 2, `${missed.length} updates published after ${lastId} while the client was away`)
+
+  const after = await build({ intervalMs: 60_000, sse })
+  t.teardown(() => closeApp(after))
+  const back = await openStream(after, '/events', { lastEventId: lastId })
+  const replayed = await back.take(missed.length)
+  await back.close()
+  t.same(replayed.map(event => ({ id: event.id, data: event.data })), missed,
+    'exactly the updates it missed, from the history in Redis, though the app that published them is gone')
+})
