@@ -47,8 +47,15 @@ function registryOf (app: FastifyInstance): StreamRegistry {
   return registry
 }
 
+/** One listen per app, however many streams open at once (each listen() call adds server listeners). */
+const listening = new WeakMap<FastifyInstance, Promise<string>>()
+
 async function baseUrl (app: FastifyInstance): Promise<string> {
-  if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+  if (!app.server.listening) {
+    let started = listening.get(app)
+    if (started === undefined) listening.set(app, started = app.listen({ port: 0, host: '127.0.0.1' }))
+    await started
+  }
   const { address, family, port } = app.server.address() as AddressInfo
   return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`
 }

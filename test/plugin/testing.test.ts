@@ -76,3 +76,17 @@ t.test('openStream reaches an app listening on IPv6 loopback and keeps repeated 
   t.equal((await stream.take(1))[0]?.data, 'over IPv6')
   await stream.close()
 })
+
+t.test('many openStream calls at once on an app not yet listening make it listen once', async t => {
+  const { app } = await buildApp(t)
+  app.get('/many', (_request, reply) => reply.sse(['hello']))
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.removeListener('warning', onWarning) })
+  const streams = await Promise.all(Array.from({ length: 20 }, () => openStream(app, '/many')))
+  t.ok(streams.every(stream => stream.status === 200))
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(warnings.map(warning => warning.name), [], 'no MaxListenersExceededWarning')
+  await Promise.all(streams.map(stream => stream.close()))
+})
