@@ -2,7 +2,7 @@
 //
 //   npm start                                  # http://localhost:3000, in memory
 //   PORT=8080 HOST=0.0.0.0 npm start           # another port, every interface
-//   REDIS_URL=redis://127.0.0.1:6379 npm start # channels through Redis
+//   REDIS_URL=redis://127.0.0.1:6379 npm start # channels through Redis (keys under REDIS_PREFIX, default sse:)
 //
 // Importing this file starts nothing: build() returns the whole demo as one Fastify app (tests use
 // it); it listens only when run as the main module.
@@ -56,7 +56,10 @@ function loggerOptions (): FastifyServerOptions['logger'] {
 async function main (): Promise<void> {
   const app = await build({
     logger: loggerOptions(),
-    sse: process.env.REDIS_URL === undefined ? {} : { redis: process.env.REDIS_URL },
+    sse: {
+      ...(process.env.REDIS_URL === undefined ? {} : { redis: process.env.REDIS_URL }),
+      ...(process.env.REDIS_PREFIX === undefined ? {} : { redisPrefix: process.env.REDIS_PREFIX })
+    },
     stocks: {
       ...(process.env.PRICE_API_URL === undefined ? {} : { priceApiUrl: process.env.PRICE_API_URL }),
       // The bundled price API fails now and then, so the ticker shows an upstream-error event.

@@ -1,10 +1,12 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/server.js'
-import { closeApp } from '../fixtures/examples.js'
+import { EventSource } from 'eventsource'
+import { closeApp, nextEvents } from '../fixtures/examples.js'
+import { REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
 
 const fast = {
   basic: { intervalMs: 0 },
@@ -71,9 +73,10 @@ t.test('the dashboard page and its files are served at /', async t => {
   t.equal(style.headers['content-type'], 'text/css; charset=utf-8')
 })
 
-t.test('run as the main module it listens on PORT and HOST, logs JSON lines, and closes on SIGTERM', async t => {
+/** `examples/server.ts` as `npm start` runs it (through tsx), on a free loopback port; killed when the test ends. */
+async function startMain (t: Test, env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
@@ -89,12 +92,34 @@ t.test('run as the main module it listens on PORT and HOST, logs JSON lines, and
   }
   // Keep reading (and dropping) its logs so a full pipe never blocks it.
   child.stdout.resume()
-  t.ok(url, 'it says where it listens')
-  const page = await fetch(url + '/')
+  const stop = async (): Promise<number | null> => {
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const [code] = await exited
+    return code
+  }
+  return { url, stop }
+}
+
+t.test('run as the main module it listens on PORT and HOST, logs JSON lines, and closes on SIGTERM', async t => {
+  const main = await startMain(t, {})
+  t.ok(main.url, 'it says where it listens, in a JSON log line')
+  const page = await fetch(main.url + '/')
   t.equal(page.status, 200)
   t.match(await page.text(), 'fastify-sse-stream')
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const [code] = await exited
-  t.equal(code, 0, 'a clean exit')
+  t.equal(await main.stop(), 0, 'a clean exit')
+})
+
+t.test('run as the main module with REDIS_URL set, its channels go through Redis', async t => {
+  if (!await redisAvailable(t)) return
+  const prefix = uniquePrefix(t)
+  const main = await startMain(t, { REDIS_URL, REDIS_PREFIX: prefix })
+  const source = new EventSource(main.url + '/broadcast/events')
+  t.teardown(() => source.close())
+  const [update] = await nextEvents(source, 'message', 1, 10_000)
+  source.close()
+  t.ok(update?.lastEventId, `a broadcast update, id ${update?.lastEventId}`)
+  const keys = await testClient(t).keys(prefix + '*')
+  t.ok(keys.length > 0, `the weather channel lives in Redis: ${keys.join(', ')}`)
+  t.equal(await main.stop(), 0, 'a clean exit')
 })
