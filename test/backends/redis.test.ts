@@ -2,12 +2,12 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EventSource } from 'eventsource'
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import ssePlugin, { GAP_EVENT, type ChannelMessage } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
 import { buildApp, listen, logsOf, until } from '../fixtures/app.js'
-import { publishMany, read } from '../fixtures/channels.js'
+import { channelRoute as route, publishMany, read } from '../fixtures/channels.js'
 import { ownRedis, REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
 import { channelContract } from './contract.js'
 
@@ -16,17 +16,6 @@ import { channelContract } from './contract.js'
 
 const LOST = 'sse lost its Redis connection; reconnecting (publish and replay fail meanwhile)'
 const BACK = 'sse Redis connection is back; catching up'
-
-/** The one-line route of the README, at /<channel>. Keeps each reply so a test can cut it off. */
-function route (app: FastifyInstance, name: string): FastifyReply[] {
-  const replies: FastifyReply[] = []
-  const channel = app.sse.channel(name)
-  app.get('/' + name, (_request, reply) => {
-    replies.push(reply)
-    return reply.sse(({ lastEventId, signal }) => channel.subscribe({ lastEventId, signal }))
-  })
-  return replies
-}
 
 /** The connections the plugin opened for `prefix`, as CLIENT LIST shows them. */
 async function connectionsOf (client: Redis, prefix: string): Promise<Array<Record<string, string>>> {

@@ -1,22 +1,11 @@
 import t from 'tap'
 import { EventSource } from 'eventsource'
-import type { FastifyInstance, FastifyReply } from 'fastify'
 import { GAP_EVENT } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
 import { buildApp, listen, rawGet, until } from '../fixtures/app.js'
-import { publishMany } from '../fixtures/channels.js'
+import { channelRoute as route, publishMany } from '../fixtures/channels.js'
 
 // Channels over real HTTP, in memory (the default): the one-line route, many clients, EventSource.
-
-function route (app: FastifyInstance, name: string): FastifyReply[] {
-  const replies: FastifyReply[] = []
-  const channel = app.sse.channel(name)
-  app.get('/' + name, (_request, reply) => {
-    replies.push(reply)
-    return reply.sse(({ lastEventId, signal }) => channel.subscribe({ lastEventId, signal }))
-  })
-  return replies
-}
 
 t.test('1,000 subscribers on real HTTP connections receive all of 100 events, in order, exactly once, serialized once each', async t => {
   let serialized = 0
