@@ -138,6 +138,11 @@ function unavailable (err: unknown): Error {
   return new FST_SSE_BACKEND_UNAVAILABLE((err as Error).message, { cause: err })
 }
 
+/** What CLIENT LIST shows for the connections the plugin opens (a name may not contain spaces). */
+function connectionNameOf (prefix: string): string {
+  return 'fastify-sse-stream:' + prefix.replace(/[^\x21-\x7e]/g, '_')
+}
+
 function withScripts (client: Redis): ScriptedRedis {
   client.defineCommand('ssePublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY_SCRIPT })
@@ -169,10 +174,9 @@ export class RedisBackend implements ChannelBackend {
   #closed = false
 
   private constructor (command: Redis, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
-    const connectionName = 'fastify-sse-stream:' + options.prefix.replace(/[^\x21-\x7e]/g, '_')
     this.#command = withScripts(command)
     this.#ownsCommand = ownsCommand
-    this.#subscriber = command.duplicate({ lazyConnect: true, connectionName })
+    this.#subscriber = command.duplicate({ lazyConnect: true, connectionName: connectionNameOf(options.prefix) })
     this.#prefix = options.prefix
     this.#history = options.history
     this.#serialize = options.serialize
@@ -188,17 +192,12 @@ export class RedisBackend implements ChannelBackend {
 
   /** Open what the backend needs; rejects (having closed what it opened) when Redis cannot be reached. */
   static async connect (options: RedisBackendOptions, sink: BackendSink): Promise<RedisBackend> {
-    let command: Redis
-    const owns = typeof options.redis === 'string'
-    if (typeof options.redis === 'string') {
-      // Loaded on demand: ioredis is an optional peer dependency.
-      const { Redis } = await import('ioredis')
-      const connectionName = 'fastify-sse-stream:' + options.prefix.replace(/[^\x21-\x7e]/g, '_')
-      command = new Redis(options.redis, { lazyConnect: true, connectionName })
-    } else {
-      command = options.redis
-    }
-    const backend = new RedisBackend(command, owns, options, sink)
+    const { redis } = options
+    // Loaded on demand: ioredis is an optional peer dependency.
+    const command = typeof redis === 'string'
+      ? new (await import('ioredis')).Redis(redis, { lazyConnect: true, connectionName: connectionNameOf(options.prefix) })
+      : redis
+    const backend = new RedisBackend(command, typeof redis === 'string', options, sink)
     try {
       await Promise.all([connected(command, CONNECT_TIMEOUT_MS), connected(backend.#subscriber, CONNECT_TIMEOUT_MS)])
     } catch (err) {
