@@ -1,8 +1,8 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { frameOf, HEARTBEAT_FRAME, retryFrame } from './frame.js'
-import { startHeartbeat, type Heartbeat } from './heartbeat.js'
+import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
-import type { SseIterator } from './source.js'
+import type { SseIterator, StreamContext } from './source.js'
 
 /** Why a stream ended; it is logged with every stream end. */
 export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing'
@@ -17,49 +17,72 @@ export interface StreamTarget {
   readonly writableEnded: boolean
 }
 
+/** What the pump reports to when it starts and once it is over. */
+export interface PumpOwner {
+  readonly heartbeats: { add (member: Beating, intervalMs: number | false): void, delete (member: Beating, intervalMs: number | false): void }
+  /** The stream ended and its source was finalized. */
+  finished (pump: StreamPump): void
+}
+
 /**
  * Frames pulled within one turn of the event loop are written together once they reach this many
  * characters, or at the latest on the next `setImmediate`: one write per batch instead of per event.
  */
 const COALESCE_CHARS = 16 * 1024
 
+/** Where a response keeps its pump, so that one shared listener serves every stream. */
+const kPump = Symbol('fastify-sse-stream.pump')
+type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
+
 /**
  * The only writer of stream bytes: pulls a value, frames it, writes it, and does not pull again
  * while the socket says its buffer is full. Ending (for any reason) aborts the stream's signal and
  * finalizes the source with `return()`, so a generator's `finally` always runs.
+ *
+ * A broadcast keeps thousands of these alive, so a pump holds no closures of its own: its listeners
+ * are shared functions that find the pump on the response, and its heartbeat is a shared clock.
  */
-export class StreamPump {
+export class StreamPump implements Beating {
   events = 0
   bytes = 0
   reason: EndReason | undefined
   error: unknown
+  idleTicks = 0
+  readonly request: FastifyRequest
   readonly startedAt = performance.now()
   endedAt = 0
   /** Settles when the stream has ended and its source has been finalized. Never rejects. */
   readonly done: Promise<void>
 
-  #res: StreamTarget
+  #res: OwnedTarget
   #iterator: SseIterator
   #settings: StreamSettings
-  #controller: AbortController
-  #log: FastifyBaseLogger
-  #heartbeat: Heartbeat
+  #context: StreamContext
+  #owner: PumpOwner
   #pending = ''
   #flushScheduled: NodeJS.Immediate | null = null
   #blocked = false
   #wake: (() => void) | null = null
   #ended = false
+  /** Set while the loop waits for the source, so ending can close the source at once. */
+  #pulling = false
+  #closing: Promise<unknown> | null = null
 
-  constructor (res: StreamTarget, iterator: SseIterator, settings: StreamSettings,
-    controller: AbortController, log: FastifyBaseLogger, firstFrame: string) {
-    this.#res = res
+  static #onClose = function (this: OwnedTarget): void { this[kPump].end('client-gone') }
+  static #onDrain = function (this: OwnedTarget): void { this[kPump].#resume() }
+  static #flushLater = (pump: StreamPump): void => { pump.#flush() }
+
+  constructor (res: StreamTarget, iterator: SseIterator, settings: StreamSettings, context: StreamContext,
+    request: FastifyRequest, owner: PumpOwner, firstFrame: string) {
+    this.#res = res as OwnedTarget
+    this.#res[kPump] = this
     this.#iterator = iterator
     this.#settings = settings
-    this.#controller = controller
-    this.#log = log
-    this.#heartbeat = startHeartbeat(settings.heartbeat, this.#onIdle)
-    res.on('close', this.#onClose)
-    res.on('drain', this.#onDrain)
+    this.#context = context
+    this.request = request
+    this.#owner = owner
+    owner.heartbeats.add(this, settings.heartbeat)
+    res.on('close', StreamPump.#onClose)
     if (firstFrame !== '') {
       this.#pending = firstFrame
       this.#flush()
@@ -74,11 +97,11 @@ export class StreamPump {
     this.reason = reason
     this.error = error
     this.endedAt = performance.now()
-    this.#heartbeat.stop()
+    this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     if (this.#flushScheduled !== null) clearImmediate(this.#flushScheduled)
     const res = this.#res
-    res.removeListener('close', this.#onClose)
-    res.removeListener('drain', this.#onDrain)
+    res.removeListener('close', StreamPump.#onClose)
+    res.removeListener('drain', StreamPump.#onDrain)
     if (!res.destroyed && !res.writableEnded) {
       // Leaving because the server closes: spread the reconnections of every client over time.
       if (reason === 'server-closing') this.#pending += retryFrame(closingRetry(this.#settings.retry))
@@ -86,8 +109,18 @@ export class StreamPump {
       res.end()
     }
     this.#pending = ''
-    this.#controller.abort()
+    this.#context.abort()
+    // A source waited on is told now rather than at its next value: a channel subscription ends
+    // at once, and an async generator runs its `finally` as soon as its pending step settles.
+    if (this.#pulling) this.#closing = this.#close()
     this.#wake?.()
+  }
+
+  /** The heartbeat clock asks: write a comment line, unless the socket is full (then it is not idle). */
+  beat (): void {
+    if (this.#blocked) return
+    this.#pending += HEARTBEAT_FRAME
+    this.#flush()
   }
 
   async #run (): Promise<void> {
@@ -96,6 +129,7 @@ export class StreamPump {
     try {
       while (!this.#ended) {
         let step: IteratorResult<unknown>
+        this.#pulling = true
         try {
           step = await iterator.next()
         } catch (err) {
@@ -104,6 +138,8 @@ export class StreamPump {
           // (client gone, server closing) has done what it should, and that is not an error.
           this.end('error', err)
           break
+        } finally {
+          this.#pulling = false
         }
         if (this.#ended) break
         if (step.done === true) {
@@ -123,16 +159,17 @@ export class StreamPump {
         if (this.#blocked) await this.#drained()
       }
     } finally {
-      if (!finished) await this.#finalize()
+      await (this.#closing ?? (finished ? null : this.#close()))
+      this.#owner.finished(this)
     }
   }
 
-  async #finalize (): Promise<void> {
+  async #close (): Promise<void> {
     try {
       await this.#iterator.return?.()
     } catch (err) {
       // The stream is already over; a `finally` that throws is reported, never rethrown.
-      this.#log.warn({ err }, 'sse source threw while being closed')
+      this.request.log.warn({ err }, 'sse source threw while being closed')
     }
   }
 
@@ -141,21 +178,24 @@ export class StreamPump {
     if (this.#pending.length >= COALESCE_CHARS) {
       this.#flush()
     } else if (this.#flushScheduled === null) {
-      this.#flushScheduled = setImmediate(this.#flush)
+      this.#flushScheduled = setImmediate(StreamPump.#flushLater, this)
     }
   }
 
   // Runs from the scheduled immediate, or at once when a batch is big enough (then the immediate is
   // cancelled). Writing to a socket that is already gone is harmless: its 'close' ends the stream.
-  #flush = (): void => {
+  #flush (): void {
     if (this.#flushScheduled !== null) {
       clearImmediate(this.#flushScheduled)
       this.#flushScheduled = null
     }
     const chunk = this.#pending
     this.#pending = ''
-    if (!this.#write(chunk)) this.#blocked = true
-    this.#heartbeat.touch()
+    this.idleTicks = 0
+    if (!this.#write(chunk) && !this.#blocked) {
+      this.#blocked = true
+      this.#res.on('drain', StreamPump.#onDrain)
+    }
   }
 
   #write (chunk: string): boolean {
@@ -167,23 +207,12 @@ export class StreamPump {
     return new Promise(resolve => { this.#wake = resolve })
   }
 
-  #onDrain = (): void => {
+  #resume (): void {
     this.#blocked = false
+    this.#res.removeListener('drain', StreamPump.#onDrain)
     const wake = this.#wake
     this.#wake = null
     wake?.()
-  }
-
-  #onIdle = (): void => {
-    // A full socket is not an idle one: skip the beat rather than queue bytes behind a slow reader.
-    // (No check for an ended stream: ending stops this timer.)
-    if (this.#blocked) return
-    this.#pending += HEARTBEAT_FRAME
-    this.#flush()
-  }
-
-  #onClose = (): void => {
-    this.end('client-gone')
   }
 }
 

@@ -4,7 +4,7 @@ import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } 
 import { retryFrame } from './frame.js'
 import { streamSettingsOf, type SseStreamOptions, type StreamSettings } from './options.js'
 import { StreamPump } from './pump.js'
-import { describeSource, discardSource, isSource, openSource, type SseIterator, type SseSource } from './source.js'
+import { describeSource, discardSource, isSource, openSource, StreamContext, type SseIterator, type SseSource } from './source.js'
 import type { StreamRegistry } from './streams.js'
 
 /** Headers a stream sends unless the reply already set them; content-type is always ours. */
@@ -66,19 +66,19 @@ export async function replySse (reply: FastifyReply, source: SseSource, options:
     return
   }
 
-  const controller = new AbortController()
+  const context = new StreamContext(request.lastEventId, request)
   let iterator: SseIterator
   try {
-    iterator = await openSource(source, { signal: controller.signal, lastEventId: request.lastEventId, request })
+    iterator = await openSource(source, context)
   } catch (err) {
-    controller.abort()
+    context.abort()
     reply.send(err)
     return
   }
   if (reply.sent || reply.raw.destroyed) {
     // The client left, or the handler replied, while an async source function was opening.
     if (reply.sent) request.log.error({ err: new FST_SSE_ALREADY_SENT() }, 'sse stream not started')
-    controller.abort()
+    context.abort()
     await drop(iterator, request.log)
     return
   }
@@ -89,7 +89,7 @@ export async function replySse (reply: FastifyReply, source: SseSource, options:
   const firstFrame = settings.retry === undefined ? '' : retryFrame(settings.retry)
   // Without a first frame, send the headers now so the client's `open` fires before any event.
   if (firstFrame === '') res.flushHeaders()
-  const pump = new StreamPump(res, iterator, settings, controller, request.log, firstFrame)
-  registry.add(pump, request)
+  const pump = new StreamPump(res, iterator, settings, context, request, registry, firstFrame)
+  registry.add(pump)
   return pump.done
 }

@@ -12,6 +12,36 @@ export interface SseContext {
 
 // A string is Iterable<string>, yet streaming it character by character is never what was meant and
 // openSource refuses it: `charAt?: never` keeps strings out at compile time too (no other iterable has it).
+/**
+ * The context a source function is given. Its AbortController is made only when `signal` is read:
+ * a stream whose source never asks for it does not pay for one.
+ */
+export class StreamContext implements SseContext {
+  readonly lastEventId: string | undefined
+  readonly request: FastifyRequest
+  #controller: AbortController | undefined
+  #aborted = false
+
+  constructor (lastEventId: string | undefined, request: FastifyRequest) {
+    this.lastEventId = lastEventId
+    this.request = request
+  }
+
+  get signal (): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#aborted) this.#controller.abort()
+    }
+    return this.#controller.signal
+  }
+
+  /** The stream is over: abort the signal, now or whenever it is first read. */
+  abort (): void {
+    this.#aborted = true
+    this.#controller?.abort()
+  }
+}
+
 type Iterables<T> = AsyncIterable<T> | (Iterable<T> & { readonly charAt?: never })
 
 /** Anything `reply.sse()` streams: an iterable, or a function of the stream's context returning one. */

@@ -1,34 +1,31 @@
 import type { FastifyRequest } from 'fastify'
-import type { StreamPump } from './pump.js'
-
-interface OpenStream {
-  readonly pump: StreamPump
-  readonly request: FastifyRequest
-}
+import { HeartbeatClock } from './heartbeat.js'
+import type { PumpOwner, StreamPump } from './pump.js'
 
 /**
- * Every open stream of one Fastify instance: what `app.close()` ends, and where each stream's
- * single end-of-stream log line is written.
+ * Every open stream of one Fastify instance: what `app.close()` ends, where each stream's single
+ * end-of-stream log line is written, and the heartbeat clock they share.
  */
-export class StreamRegistry {
-  #open = new Set<OpenStream>()
+export class StreamRegistry implements PumpOwner {
+  readonly heartbeats = new HeartbeatClock()
+  #open = new Set<StreamPump>()
 
   get size (): number {
     return this.#open.size
   }
 
-  add (pump: StreamPump, request: FastifyRequest): void {
-    const entry = { pump, request }
-    this.#open.add(entry)
-    pump.done.then(() => {
-      this.#open.delete(entry)
-      logEnd(pump, request)
-    })
+  add (pump: StreamPump): void {
+    this.#open.add(pump)
+  }
+
+  finished (pump: StreamPump): void {
+    this.#open.delete(pump)
+    logEnd(pump)
   }
 
   /** The open stream of the request that matches, if any (the test helper finds its own stream this way). */
   find (match: (request: FastifyRequest) => boolean): StreamPump | undefined {
-    for (const entry of this.#open) if (match(entry.request)) return entry.pump
+    for (const pump of this.#open) if (match(pump.request)) return pump
     return undefined
   }
 
@@ -38,7 +35,7 @@ export class StreamRegistry {
    */
   async closeAll (graceMs: number): Promise<void> {
     const pending: Promise<void>[] = []
-    for (const { pump } of this.#open) {
+    for (const pump of this.#open) {
       pump.end('server-closing')
       pending.push(pump.done)
     }
@@ -50,7 +47,8 @@ export class StreamRegistry {
   }
 }
 
-function logEnd (pump: StreamPump, request: FastifyRequest): void {
+function logEnd (pump: StreamPump): void {
+  const { request } = pump
   const summary = {
     durationMs: Math.round(pump.endedAt - pump.startedAt),
     events: pump.events,

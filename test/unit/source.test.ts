@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
-import { discardSource, isSource, openSource, type SseContext, type SseIterator, type SseSource } from '../../lib/source.js'
+import { discardSource, isSource, openSource, StreamContext, type SseContext, type SseIterator, type SseSource } from '../../lib/source.js'
 
 function contextOf (): SseContext {
   return { signal: new AbortController().signal, lastEventId: '41', request: {} as FastifyRequest }
@@ -127,4 +127,20 @@ t.test('discardSource leaves alone what holds nothing: iterables, functions, pri
     await t.resolves(discardSource(value), String(value))
   }
   t.notOk(touched, 'nothing was called')
+})
+
+t.test('StreamContext makes its AbortController only when the signal is read, and aborts it then if the stream is over', async t => {
+  const request = {} as never
+  const early = new StreamContext('7', request)
+  const signal = early.signal
+  t.equal(early.signal, signal, 'the same signal on every read')
+  t.notOk(signal.aborted)
+  early.abort()
+  t.ok(signal.aborted, 'a signal read before the end aborts at the end')
+  const late = new StreamContext(undefined, request)
+  late.abort()
+  t.ok(late.signal.aborted, 'a signal first read after the end is already aborted')
+  t.equal(late.lastEventId, undefined)
+  t.equal(early.lastEventId, '7')
+  t.equal(early.request, request)
 })
