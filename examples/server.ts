@@ -53,6 +53,8 @@ function loggerOptions (): FastifyServerOptions['logger'] {
   return { level, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
 }
 
+const CLOSE_GRACE_MS = 3000
+
 async function main (): Promise<void> {
   const app = await build({
     logger: loggerOptions(),
@@ -69,6 +71,9 @@ async function main (): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'closing: every stream ends with a retry hint, so browsers come back')
+      // Streams end first, then idle connections close; a socket a browser opened but never used
+      // (a preconnect) would hold close() until Node's headers timeout: cut it after a grace period.
+      setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS).unref()
       app.close().then(() => process.exit(0), err => {
         app.log.error({ err }, 'close failed')
         process.exit(1)

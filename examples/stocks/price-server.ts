@@ -16,7 +16,13 @@ export interface PriceServerOptions {
 export const OPENING_PRICES: Readonly<Record<string, number>> = { AAPL: 150.25, GOOGL: 2750.8, MSFT: 305.15, AMZN: 178.5, TSLA: 242.1 }
 
 export async function buildPriceServer (opts: PriceServerOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify(opts.loggerInstance === undefined ? { logger: opts.logger ?? false } : { loggerInstance: opts.loggerInstance })
+  const app = Fastify({
+    ...(opts.loggerInstance === undefined ? { logger: opts.logger ?? false } : { loggerInstance: opts.loggerInstance }),
+    // Every answer is short, so on close no connection is worth waiting for; and a socket a client
+    // opened without sending a request (undici does after an aborted fetch) would otherwise hold
+    // close() until Node's headers timeout, a minute later.
+    forceCloseConnections: true
+  })
   const prices = new Map(Object.entries(opts.prices ?? OPENING_PRICES))
   const failureRate = opts.failureRate ?? 0
 

@@ -1,12 +1,14 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/server.js'
 import { EventSource } from 'eventsource'
-import { closeApp, nextEvents } from '../fixtures/examples.js'
+import { closeApp, EXIT_WITH_PARENT, nextEvents } from '../fixtures/examples.js'
 import { REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
+import { childEnv } from '../fixtures/child-env.js'
 
 const fast = {
   basic: { intervalMs: 0 },
@@ -75,8 +77,8 @@ t.test('the dashboard page and its files are served at /', async t => {
 
 /** `examples/server.ts` as `npm start` runs it (through tsx), on a free loopback port; killed when the test ends. */
 async function startMain (t: Test, env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', EXIT_WITH_PARENT, 'examples/server.ts'], {
+    env: childEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
@@ -107,7 +109,15 @@ t.test('run as the main module it listens on PORT and HOST, logs JSON lines, and
   const page = await fetch(main.url + '/')
   t.equal(page.status, 200)
   t.match(await page.text(), 'fastify-sse-stream')
+  // A connection that never sends a request, as a browser's preconnect: it must not hold the exit.
+  const { hostname, port } = new URL(main.url as string)
+  const idle = connect(Number(port), hostname)
+  idle.on('error', () => {})
+  await once(idle, 'connect')
+  const started = performance.now()
   t.equal(await main.stop(), 0, 'a clean exit')
+  t.ok(performance.now() - started < 15_000, 'within the grace period, not after Node\'s 60 s headers timeout')
+  idle.destroy()
 })
 
 t.test('run as the main module with REDIS_URL set, its channels go through Redis', async t => {
@@ -116,7 +126,7 @@ t.test('run as the main module with REDIS_URL set, its channels go through Redis
   const main = await startMain(t, { REDIS_URL, REDIS_PREFIX: prefix })
   const source = new EventSource(main.url + '/broadcast/events')
   t.teardown(() => source.close())
-  const [update] = await nextEvents(source, 'message', 1, 10_000)
+  const [update] = await nextEvents(source, 'message', 1, 20_000)
   source.close()
   t.ok(update?.lastEventId, `a broadcast update, id ${update?.lastEventId}`)
   const keys = await testClient(t).keys(prefix + '*')

@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import Fastify from 'fastify'
 import { EventSource } from 'eventsource'
 import { openStream } from '../../lib/testing.js'
@@ -20,6 +22,18 @@ t.test('the price server can be told to fail a share of requests', async t => {
   const prices = await buildPriceServer({ failureRate: 1 })
   t.teardown(() => prices.close())
   t.equal((await prices.inject({ url: '/stock/AAPL' })).statusCode, 503)
+})
+
+t.test('the price server closes at once, even with a connection that never sent a request', async t => {
+  const prices = await buildPriceServer()
+  const url = new URL(await prices.listen({ port: 0, host: '127.0.0.1' }))
+  const socket = connect(Number(url.port), url.hostname)
+  await once(socket, 'connect')
+  const closed = once(socket, 'close')
+  const started = performance.now()
+  await prices.close()
+  await closed
+  t.ok(performance.now() - started < 5000, 'not after Node\'s 60 s headers timeout')
 })
 
 t.test('streams one event per round with every symbol\'s price, from the bundled price server', async t => {
