@@ -53,7 +53,20 @@ function loggerOptions (): FastifyServerOptions['logger'] {
   return { level, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
 }
 
-const CLOSE_GRACE_MS = 3000
+/**
+ * `app.close()` for a server browsers talk to: streams end first (each with a retry hint), then idle
+ * connections close; a socket a browser opened but never used (a preconnect) would hold close()
+ * until Node's headers timeout, a minute later, so whatever is still open after `graceMs` is cut.
+ */
+export async function shutdown (app: FastifyInstance, graceMs = 3000): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), graceMs)
+  timer.unref()
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 async function main (): Promise<void> {
   const app = await build({
@@ -71,10 +84,7 @@ async function main (): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'closing: every stream ends with a retry hint, so browsers come back')
-      // Streams end first, then idle connections close; a socket a browser opened but never used
-      // (a preconnect) would hold close() until Node's headers timeout: cut it after a grace period.
-      setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS).unref()
-      app.close().then(() => process.exit(0), err => {
+      shutdown(app).then(() => process.exit(0), err => {
         app.log.error({ err }, 'close failed')
         process.exit(1)
       })

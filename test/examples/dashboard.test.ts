@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
-import { build } from '../../examples/server.js'
+import { build, shutdown } from '../../examples/server.js'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
 
@@ -50,7 +50,7 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     let app = await demo()
     const url = await app.listen({ port: 0, host: '127.0.0.1' })
     const port = Number(new URL(url).port)
-    t.teardown(() => app.close())
+    t.teardown(() => shutdown(app))
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -99,13 +99,18 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     await mkdir(ARTIFACTS, { recursive: true })
     await page.screenshot({ path: new URL('dashboard.png', ARTIFACTS).pathname, fullPage: true })
 
-    await app.close()
+    // As `npm start` stops on SIGTERM. The port is free as soon as the server stops listening, even
+    // while the close waits out connections the browser may hold.
+    const stopped = app
+    const closing = shutdown(stopped)
     await allStreams(page, 'reconnecting')
     t.pass('every stream shows reconnecting once the server is gone')
     await page.screenshot({ path: new URL('dashboard-reconnecting.png', ARTIFACTS).pathname, fullPage: true })
 
+    while (stopped.server.listening) await new Promise(resolve => setTimeout(resolve, 10))
     app = await demo()
     await app.listen({ port, host: '127.0.0.1' })
+    await closing
     await allStreams(page, 'connected')
     t.pass('and connected again once it is back on the same port')
     const afterRestart = await nextNumber(page, '#temperature', await page.textContent('#temperature') ?? undefined)
