@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from '../../examples/resume.js'
 import { closeApp, EXIT_WITH_PARENT, urlOf } from '../fixtures/examples.js'
-import { childEnv } from '../fixtures/child-env.js'
 
 const run = promisify(execFile)
 
@@ -46,7 +45,7 @@ t.test('the command-line client resumes across runs: no event missed, none repea
   const client = async (count: number): Promise<number[]> => {
     const { stdout } = await run(process.execPath,
       ['--import', 'tsx', '--import', EXIT_WITH_PARENT, 'examples/resume-client.ts', url, '--file', file, '--count', String(count)],
-      { timeout: 30_000, env: childEnv() })
+      { timeout: 30_000 })
     return stdout.trim().split('\n').map(line => {
       const match = /^Received event: Event (\d+)$/.exec(line)
       if (match === null) throw new Error(`unexpected output: ${line}`)

@@ -8,7 +8,6 @@ import { build } from '../../examples/server.js'
 import { EventSource } from 'eventsource'
 import { closeApp, EXIT_WITH_PARENT, nextEvents } from '../fixtures/examples.js'
 import { REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
-import { childEnv } from '../fixtures/child-env.js'
 
 const fast = {
   basic: { intervalMs: 0 },
@@ -78,7 +77,7 @@ t.test('the dashboard page and its files are served at /', async t => {
 /** `examples/server.ts` as `npm start` runs it (through tsx), on a free loopback port; killed when the test ends. */
 async function startMain (t: Test, env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', EXIT_WITH_PARENT, 'examples/server.ts'], {
-    env: childEnv({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
