@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { frameOf, HEARTBEAT_FRAME, retryFrame } from './frame.js'
 import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
-import type { SseIterator, StreamContext } from './source.js'
+import { isAdoptable, kAdopt, kResume, type AdoptableSource, type SseIterator, type StreamContext, type StreamSink } from './source.js'
 
 /** Why a stream ended; it is logged with every stream end. */
 export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing'
@@ -42,7 +42,7 @@ type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
  * A broadcast keeps thousands of these alive, so a pump holds no closures of its own: its listeners
  * are shared functions that find the pump on the response, and its heartbeat is a shared clock.
  */
-export class StreamPump implements Beating {
+export class StreamPump implements Beating, StreamSink {
   events = 0
   bytes = 0
   reason: EndReason | undefined
@@ -67,6 +67,9 @@ export class StreamPump implements Beating {
   /** Set while the loop waits for the source, so ending can close the source at once. */
   #pulling = false
   #closing: Promise<unknown> | null = null
+  /** A source that delivers to this pump instead of being pulled (see `kAdopt`). */
+  #adopted: AdoptableSource | null = null
+  #settle: (() => void) | null = null
 
   static #onClose = function (this: OwnedTarget): void { this[kPump].end('client-gone') }
   static #onDrain = function (this: OwnedTarget): void { this[kPump].#resume() }
@@ -87,7 +90,13 @@ export class StreamPump implements Beating {
       this.#pending = firstFrame
       this.#flush()
     }
-    this.done = this.#run()
+    if (isAdoptable(iterator)) {
+      this.done = new Promise(resolve => { this.#settle = resolve })
+      this.#adopted = iterator
+      iterator[kAdopt](this)
+    } else {
+      this.done = this.#run()
+    }
   }
 
   /** End the stream now. Idempotent: the first reason is the one that counts. */
@@ -110,10 +119,38 @@ export class StreamPump implements Beating {
     }
     this.#pending = ''
     this.#context.abort()
-    // A source waited on is told now rather than at its next value: a channel subscription ends
-    // at once, and an async generator runs its `finally` as soon as its pending step settles.
-    if (this.#pulling) this.#closing = this.#close()
+    if (this.#adopted !== null) {
+      this.#close().then(() => {
+        this.#owner.finished(this)
+        this.#settle?.()
+      })
+    } else if (this.#pulling) {
+      // A source waited on is told now rather than at its next value: an async generator runs its
+      // `finally` as soon as its pending step settles.
+      this.#closing = this.#close()
+    }
     this.#wake?.()
+  }
+
+  /** An adopted source delivers a value. */
+  deliver (value: unknown): boolean {
+    if (this.#ended) return false
+    let frame: string
+    try {
+      frame = frameOf(value, this.#settings.serialize)
+    } catch (err) {
+      this.end('error', err)
+      return false
+    }
+    this.events++
+    this.#push(frame)
+    return !this.#blocked
+  }
+
+  /** An adopted source is over. */
+  finish (error?: unknown): void {
+    if (error === undefined) this.end('source-done')
+    else this.end('error', error)
   }
 
   /** The heartbeat clock asks: write a comment line, unless the socket is full (then it is not idle). */
@@ -210,6 +247,10 @@ export class StreamPump implements Beating {
   #resume (): void {
     this.#blocked = false
     this.#res.removeListener('drain', StreamPump.#onDrain)
+    if (this.#adopted !== null) {
+      this.#adopted[kResume]()
+      return
+    }
     const wake = this.#wake
     this.#wake = null
     wake?.()

@@ -10,16 +10,20 @@ export interface SseContext {
   readonly request: FastifyRequest
 }
 
-// A string is Iterable<string>, yet streaming it character by character is never what was meant and
-// openSource refuses it: `charAt?: never` keeps strings out at compile time too (no other iterable has it).
+/** Where a stream's signal keeps its controller: whoever can reach the signal can have it aborted. */
+const kController = Symbol('fastify-sse-stream.controller')
+type OwnedSignal = AbortSignal & { [kController]: AbortController }
+
 /**
- * The context a source function is given. Its AbortController is made only when `signal` is read:
- * a stream whose source never asks for it does not pay for one.
+ * The context a source function is given. The AbortController is made only when `signal` is read,
+ * and held weakly: a signal that nothing else holds any more (a channel subscription lets go of it
+ * once the stream adopts it) is collected, since no one is left to see it abort. One that is still
+ * held somewhere (a timer, a fetch) is aborted when the stream ends.
  */
 export class StreamContext implements SseContext {
   readonly lastEventId: string | undefined
   readonly request: FastifyRequest
-  #controller: AbortController | undefined
+  #signal: WeakRef<OwnedSignal> | undefined
   #aborted = false
 
   constructor (lastEventId: string | undefined, request: FastifyRequest) {
@@ -28,20 +32,50 @@ export class StreamContext implements SseContext {
   }
 
   get signal (): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController()
-      if (this.#aborted) this.#controller.abort()
+    let signal = this.#signal?.deref()
+    if (signal === undefined) {
+      const controller = new AbortController()
+      if (this.#aborted) controller.abort()
+      signal = Object.assign(controller.signal, { [kController]: controller })
+      this.#signal = new WeakRef(signal)
     }
-    return this.#controller.signal
+    return signal
   }
 
   /** The stream is over: abort the signal, now or whenever it is first read. */
   abort (): void {
     this.#aborted = true
-    this.#controller?.abort()
+    this.#signal?.deref()?.[kController].abort()
   }
 }
 
+/**
+ * A source that can hand its values to the stream as they come instead of being pulled one promise
+ * at a time (a channel subscription does): no pending promise while idle, no await per event.
+ * After `[kAdopt](sink)` the stream owns the source's end: it closes it with `return()`.
+ */
+export const kAdopt = Symbol('fastify-sse-stream.adopt')
+/** The sink said it was full; it can take values again. */
+export const kResume = Symbol('fastify-sse-stream.resume')
+
+export interface StreamSink {
+  /** One value for the stream. `false`: the stream cannot take more now; hold the rest until `[kResume]()`. */
+  deliver (value: unknown): boolean
+  /** The source is over, normally or with an error. */
+  finish (error?: unknown): void
+}
+
+export interface AdoptableSource {
+  [kAdopt] (sink: StreamSink): void
+  [kResume] (): void
+}
+
+export function isAdoptable (iterator: unknown): iterator is AdoptableSource {
+  return typeof (iterator as Partial<AdoptableSource>)[kAdopt] === 'function'
+}
+
+// A string is Iterable<string>, yet streaming it character by character is never what was meant and
+// openSource refuses it: `charAt?: never` keeps strings out at compile time too (no other iterable has it).
 type Iterables<T> = AsyncIterable<T> | (Iterable<T> & { readonly charAt?: never })
 
 /** Anything `reply.sse()` streams: an iterable, or a function of the stream's context returning one. */
@@ -74,12 +108,29 @@ export function isSource (value: unknown): value is SseSource {
     (Symbol.asyncIterator in value || Symbol.iterator in value))
 }
 
-/** Open a source: call it with the context if it is a function, then take its iterator. */
-export async function openSource (source: SseSource, ctx: SseContext): Promise<SseIterator> {
-  const iterable = typeof source === 'function' ? await source(ctx) : source
+function iteratorOf (iterable: unknown): SseIterator {
   const iterator = iteratorOrNull(iterable)
   if (iterator === null) throw new FST_SSE_INVALID_SOURCE(describe(iterable))
   return iterator
+}
+
+/**
+ * Open a source without waiting when nothing needs waiting for: the iterator at once (or a throw),
+ * or a promise of it when the source function returned one. Lets `reply.sse()` take over the response
+ * in the same tick for every synchronous source.
+ */
+export function openSourceNow (source: SseSource, ctx: SseContext): SseIterator | Promise<SseIterator> {
+  if (typeof source !== 'function') return iteratorOf(source)
+  const opened = source(ctx)
+  if (typeof (opened as Partial<PromiseLike<unknown>>)?.then === 'function') {
+    return Promise.resolve(opened).then(iteratorOf)
+  }
+  return iteratorOf(opened)
+}
+
+/** Open a source: call it with the context if it is a function, then take its iterator. */
+export async function openSource (source: SseSource, ctx: SseContext): Promise<SseIterator> {
+  return openSourceNow(source, ctx)
 }
 
 /** Drop a source that will never be streamed, letting a generator that already ran clean up. */

@@ -1,4 +1,5 @@
 import { prepare } from '../frame.js'
+import { kAdopt, kResume, type AdoptableSource, type StreamSink } from '../source.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, type Replay } from './backend.js'
 
@@ -39,10 +40,10 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, 
  * `maxQueue` waiting events the subscription ends (it can resume from history with its last id).
  * An idle subscription holds little more than the resolver of the pull it waits on.
  */
-export class Subscription implements AsyncIterableIterator<ChannelMessage> {
+export class Subscription implements AsyncIterableIterator<ChannelMessage>, AdoptableSource {
   readonly #owner: SubscriptionOwner
   readonly #maxQueue: number
-  readonly #signal: AbortSignal | undefined
+  #signal: AbortSignal | undefined
   #queue: ChannelMessage[] | null = null
   #replay: readonly ChannelMessage[] | null = null
   #replayAt = 0
@@ -54,6 +55,10 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
   #ended = false
   /** Why the subscription failed, for the next pull to throw (once). */
   #failure: { error: unknown } | null = null
+  /** The stream this subscription delivers to once adopted (`kAdopt`); null while it is pulled. */
+  #sink: StreamSink | null = null
+  /** The sink said it could take no more: hold events in the queue until it resumes. */
+  #sinkFull = false
 
   constructor (owner: SubscriptionOwner, maxQueue: number, signal: AbortSignal | undefined) {
     this.#owner = owner
@@ -89,6 +94,8 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
   }
 
   async return (): Promise<Result> {
+    // The consumer ends it, so the consumer (an adopting stream included) is not told back.
+    this.#sink = null
     if (this.#end()) this.#owner.release(this)
     return DONE
   }
@@ -96,6 +103,23 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
   /** The signal aborted. */
   handleEvent (): void {
     if (this.#end()) this.#owner.release(this)
+  }
+
+  /**
+   * A stream takes over: events are handed to it as they come, with no promise per event. The stream
+   * ends this subscription with return(), so the abort listener and the signal are let go (the
+   * signal can then be collected with its controller).
+   */
+  [kAdopt] (sink: StreamSink): void {
+    this.#sink = sink
+    this.#signal?.removeEventListener('abort', this)
+    this.#signal = undefined
+    this.#pour()
+  }
+
+  [kResume] (): void {
+    this.#sinkFull = false
+    this.#pour()
   }
 
   /** A live event. */
@@ -125,6 +149,11 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
 
   #offer (message: ChannelMessage): void {
     if (this.#ended) return
+    const sink = this.#sink
+    if (sink !== null && !this.#sinkFull && !this.#replaying && (this.#queue === null || this.#queue.length === 0)) {
+      if (!sink.deliver(message)) this.#sinkFull = true
+      return
+    }
     const waiter = this.#waiter
     if (waiter !== null && !this.#replaying) {
       this.#waiter = null
@@ -134,6 +163,20 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
     const queue = this.#queue ??= []
     queue.push(message)
     if (queue.length > this.#maxQueue && this.#end()) this.#owner.tooSlow(this)
+  }
+
+  /** Hand the sink everything ready, until it is full; then say if the subscription is over. */
+  #pour (): void {
+    const sink = this.#sink as StreamSink
+    while (!this.#sinkFull) {
+      const result = this.#take()
+      if (result === null) break
+      if (!sink.deliver(result.value)) this.#sinkFull = true
+    }
+    if (!this.#ended) return
+    const failure = this.#failure
+    this.#failure = null
+    sink.finish(failure?.error)
   }
 
   #take (): Result | null {
@@ -164,6 +207,10 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
       this.#replay = replay
       this.#replayAt = 0
     }
+    if (this.#sink !== null) {
+      this.#pour()
+      return
+    }
     const waiter = this.#waiter
     const result = waiter === null ? null : this.#take()
     if (result !== null) {
@@ -184,6 +231,10 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage> {
     this.#queue = null
     this.#replay = null
     this.#signal?.removeEventListener('abort', this)
+    if (this.#sink !== null) {
+      this.#sink.finish(error)
+      return true
+    }
     const waiter = this.#waiter
     this.#waiter = null
     if (error !== undefined) {

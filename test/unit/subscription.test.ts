@@ -2,6 +2,7 @@ import t from 'tap'
 import { gapMessage, GAP_EVENT, Subscription, type SubscriptionOwner } from '../../lib/channels/subscription.js'
 import type { Replay } from '../../lib/channels/backend.js'
 import type { ChannelMessage } from '../../lib/index.js'
+import { kAdopt, kResume, type StreamSink } from '../../lib/source.js'
 import { signal } from '../fixtures/app.js'
 
 /** An owner that records what the subscription tells it. */
@@ -161,4 +162,95 @@ t.test('ending it removes its abort listener', async t => {
   await sub.return()
   controller.abort()
   t.equal(handled, 0)
+})
+
+/** A stream as the subscription sees it once adopted: takes `room` values, then says it is full. */
+function sink (room = Infinity): StreamSink & { got: string[], finished: unknown[], room: number } {
+  return {
+    got: [],
+    finished: [],
+    room,
+    deliver (value) { this.got.push((value as ChannelMessage).id); return this.got.length < this.room },
+    finish (error) { this.finished.push(error ?? 'done') }
+  }
+}
+
+t.test('adopted by a stream: what waits is delivered at once, then every push as it comes, with no pull', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.push(message('1-1'))
+  const stream = sink()
+  sub[kAdopt](stream)
+  t.same(stream.got, ['1-1'], 'the queue is poured in on adoption')
+  sub.push(message('1-2'))
+  t.same(stream.got, ['1-1', '1-2'], 'a live event is delivered synchronously')
+})
+
+t.test('adopted: a full stream makes it hold events, in order, until resumed; too many end it as too slow', async t => {
+  const o = owner()
+  const sub = new Subscription(o, 3, undefined)
+  const stream = sink(1)
+  sub[kAdopt](stream)
+  sub.push(message('1-1'))
+  sub.push(message('1-2'))
+  sub.push(message('1-3'))
+  t.same(stream.got, ['1-1'], 'nothing more while the stream is full')
+  stream.room = 2
+  sub[kResume]()
+  t.same(stream.got, ['1-1', '1-2'], 'resumed, it delivers until the stream is full again')
+  stream.room = Infinity
+  sub[kResume]()
+  t.same(stream.got, ['1-1', '1-2', '1-3'])
+  stream.room = 0
+  for (let i = 4; i <= 8; i++) sub.push(message(`1-${i}`))
+  t.same(o.slow, [sub], 'more than maxQueue held: ended as too slow')
+  t.same(stream.finished, ['done'], 'and the stream is told it is over')
+})
+
+t.test('adopted: it lets go of the signal and its listener, since the stream ends it with return()', async t => {
+  const controller = new AbortController()
+  const o = owner()
+  const sub = new Subscription(o, 10, controller.signal)
+  const stream = sink()
+  sub[kAdopt](stream)
+  controller.abort()
+  t.equal(sub.ended, false, 'the abort no longer reaches it')
+  await sub.return()
+  t.same(o.released, [sub])
+  t.same(stream.finished, [], 'the stream ended it; it is not told back')
+})
+
+t.test('adopted: a replay is delivered when it arrives, before the live events that waited for it', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  const replay = signal<Replay>()
+  sub.replayFrom(replay.promise, '1-1')
+  const stream = sink()
+  sub[kAdopt](stream)
+  sub.push(message('1-4'))
+  t.same(stream.got, [], 'live events wait for the replay')
+  replay.resolve({ gap: false, messages: [message('1-2'), message('1-3')] })
+  await replay.promise
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(stream.got, ['1-2', '1-3', '1-4'])
+})
+
+t.test('adopted after it ended: the stream is told at once, with the failure if there was one', async t => {
+  const closed = new Subscription(owner(), 10, undefined)
+  closed.close()
+  const first = sink()
+  closed[kAdopt](first)
+  t.same(first.finished, ['done'])
+
+  const failed = new Subscription(owner(), 10, undefined)
+  failed.replayFrom(Promise.reject(new Error('no backend')), '1-1')
+  await new Promise(resolve => setImmediate(resolve))
+  const second = sink()
+  failed[kAdopt](second)
+  t.match(second.finished, [{ message: 'no backend' }])
+
+  const failing = new Subscription(owner(), 10, undefined)
+  const third = sink()
+  failing[kAdopt](third)
+  failing.replayFrom(Promise.reject(new Error('lost later')), '1-1')
+  await new Promise(resolve => setImmediate(resolve))
+  t.match(third.finished, [{ message: 'lost later' }], 'a failure after adoption is passed on too')
 })
