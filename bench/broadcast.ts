@@ -12,7 +12,9 @@ interface Result { cpuMs: number, p50: number, p99: number, max: number, firstTo
 
 function child (file: string, args: string[], gc = false): ChildProcess {
   return fork(new URL(file, import.meta.url).pathname, args, {
-    execArgv: ['--import', 'tsx', ...(gc ? ['--expose-gc'] : [])],
+    execArgv: ['--import', 'tsx', ...(gc ? ['--expose-gc'] : []),
+      // BENCH_PROFILE=1: the server writes a .cpuprofile (to BENCH_PROFILE_DIR) for a look at its hot paths.
+      ...(gc && process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '.'}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
 }

@@ -21,9 +21,11 @@ const HAS_ID_BREAKER = /[\r\n\0]/
 
 /** Symbol under which a prepared message carries its already-built frame. */
 const kFrame = Symbol('fastify-sse-stream.frame')
+/** ...and the same frame as UTF-8 bytes, encoded once rather than once per socket that writes it. */
+const kBytes = Symbol('fastify-sse-stream.bytes')
 
 /** A message whose frame was built once, to be written as-is to any number of streams. */
-export type PreparedMessage<T = unknown> = Readonly<SseMessage<T>> & { readonly [kFrame]: string }
+export type PreparedMessage<T = unknown> = Readonly<SseMessage<T>> & { readonly [kFrame]: string, readonly [kBytes]: Buffer }
 
 function describe (value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
@@ -103,11 +105,18 @@ export function dataFrame (data: unknown, serialize: Serializer): string {
 /** The frame for anything a source yields: prepared message, message, or data. */
 export function frameOf (value: unknown, serialize: Serializer): string {
   if (typeof value === 'string') return lines('data: ', value) + '\n'
-  if (isMessage(value)) {
+  if (typeof value === 'object' && value !== null) {
+    // A prepared message first: one property read on the broadcast path, no key walk.
     const prepared = (value as Partial<PreparedMessage>)[kFrame]
-    return prepared ?? messageFrame(value, serialize)
+    if (prepared !== undefined) return prepared
+    if (isMessage(value)) return messageFrame(value, serialize)
   }
   return dataFrame(value, serialize)
+}
+
+/** The bytes of a prepared message's frame; undefined for any other value. */
+export function preparedBytes (value: unknown): Buffer | undefined {
+  return typeof value === 'object' && value !== null ? (value as Partial<PreparedMessage>)[kBytes] : undefined
 }
 
 /**
@@ -116,7 +125,10 @@ export function frameOf (value: unknown, serialize: Serializer): string {
  */
 export function prepare<T> (message: SseMessage<T>, serialize: Serializer): PreparedMessage<T> {
   const frame = messageFrame(message, serialize)
-  return Object.freeze(Object.defineProperty({ ...message }, kFrame, { value: frame })) as PreparedMessage<T>
+  return Object.freeze(Object.defineProperties({ ...message }, {
+    [kFrame]: { value: frame },
+    [kBytes]: { value: Buffer.from(frame) }
+  })) as PreparedMessage<T>
 }
 
 /** The frame a prepared message carries. */

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { frameOf, HEARTBEAT_FRAME, retryFrame } from './frame.js'
+import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
 import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
 import { isAdoptable, kAdopt, kResume, type AdoptableSource, type SseIterator, type StreamContext, type StreamSink } from './source.js'
@@ -9,7 +9,7 @@ export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closin
 
 /** The slice of `http.ServerResponse` / `http2.Http2ServerResponse` the pump writes to. */
 export interface StreamTarget {
-  write (chunk: string): boolean
+  write (chunk: string | Buffer): boolean
   end (): unknown
   on (event: 'close' | 'drain', listener: () => void): unknown
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
@@ -60,7 +60,10 @@ export class StreamPump implements Beating, StreamSink {
   #context: StreamContext
   #owner: PumpOwner
   #pending = ''
-  #flushScheduled: NodeJS.Immediate | null = null
+  /** When `#pending` is one prepared frame, its shared bytes: written as they are, not encoded again. */
+  #pendingBytes: Buffer | null = null
+  /** Queued for the next shared flush (see `flushSoon`). */
+  #flushQueued = false
   #blocked = false
   #wake: (() => void) | null = null
   #ended = false
@@ -73,7 +76,44 @@ export class StreamPump implements Beating, StreamSink {
 
   static #onClose = function (this: OwnedTarget): void { this[kPump].end('client-gone') }
   static #onDrain = function (this: OwnedTarget): void { this[kPump].#resume() }
-  static #flushLater = (pump: StreamPump): void => { pump.#flush() }
+  /** Every pump with frames waiting, written out together in one flush round. */
+  static #due: StreamPump[] = []
+  static #dueScheduled = false
+  /** When the last flush round started and ended, and how long it took (ms). */
+  static #roundStartedAt = 0
+  static #roundEndedAt = 0
+  static #roundTook = 0
+
+  static #flushDue = (): void => {
+    StreamPump.#roundStartedAt = performance.now()
+    StreamPump.#dueScheduled = false
+    const due = StreamPump.#due
+    StreamPump.#due = []
+    // A pump that ended, or already wrote early, since it was queued has nothing left to write.
+    for (const pump of due) if (pump.#flushQueued) pump.#flush()
+    // Node's HTTP layer makes the system calls for these writes on the next ticks: the round ends
+    // after them (the tick queue runs in order).
+    process.nextTick(StreamPump.#roundDone)
+  }
+
+  static #roundDone = (): void => {
+    StreamPump.#roundEndedAt = performance.now()
+    StreamPump.#roundTook = StreamPump.#roundEndedAt - StreamPump.#roundStartedAt
+  }
+
+  /**
+   * One flush round for all the streams written this turn, not a callback each. Right away when the
+   * loop has been free at least as long as the last round took; otherwise once it has been: under a
+   * broadcast burst, writes then take at most about half the event loop (other requests keep being
+   * served), and what arrives meanwhile for a socket goes out in the same write.
+   */
+  static #scheduleRound (): void {
+    if (StreamPump.#dueScheduled) return
+    StreamPump.#dueScheduled = true
+    const wait = StreamPump.#roundEndedAt + StreamPump.#roundTook - performance.now()
+    if (wait >= 1) setTimeout(StreamPump.#flushDue, wait)
+    else setImmediate(StreamPump.#flushDue)
+  }
 
   constructor (res: StreamTarget, iterator: SseIterator, settings: StreamSettings, context: StreamContext,
     request: FastifyRequest, owner: PumpOwner, firstFrame: string) {
@@ -87,7 +127,7 @@ export class StreamPump implements Beating, StreamSink {
     owner.heartbeats.add(this, settings.heartbeat)
     res.on('close', StreamPump.#onClose)
     if (firstFrame !== '') {
-      this.#pending = firstFrame
+      this.#append(firstFrame)
       this.#flush()
     }
     if (isAdoptable(iterator)) {
@@ -107,17 +147,18 @@ export class StreamPump implements Beating, StreamSink {
     this.error = error
     this.endedAt = performance.now()
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
-    if (this.#flushScheduled !== null) clearImmediate(this.#flushScheduled)
+    this.#flushQueued = false
     const res = this.#res
     res.removeListener('close', StreamPump.#onClose)
     res.removeListener('drain', StreamPump.#onDrain)
     if (!res.destroyed && !res.writableEnded) {
       // Leaving because the server closes: spread the reconnections of every client over time.
-      if (reason === 'server-closing') this.#pending += retryFrame(closingRetry(this.#settings.retry))
+      if (reason === 'server-closing') this.#append(retryFrame(closingRetry(this.#settings.retry)))
       if (this.#pending !== '') this.#write(this.#pending)
       res.end()
     }
     this.#pending = ''
+    this.#pendingBytes = null
     this.#context.abort()
     if (this.#adopted !== null) {
       this.#close().then(() => {
@@ -143,7 +184,7 @@ export class StreamPump implements Beating, StreamSink {
       return false
     }
     this.events++
-    this.#push(frame)
+    this.#push(frame, value)
     return !this.#blocked
   }
 
@@ -156,7 +197,7 @@ export class StreamPump implements Beating, StreamSink {
   /** The heartbeat clock asks: write a comment line, unless the socket is full (then it is not idle). */
   beat (): void {
     if (this.#blocked) return
-    this.#pending += HEARTBEAT_FRAME
+    this.#append(HEARTBEAT_FRAME)
     this.#flush()
   }
 
@@ -192,7 +233,7 @@ export class StreamPump implements Beating, StreamSink {
           break
         }
         this.events++
-        this.#push(frame)
+        this.#push(frame, step.value)
         if (this.#blocked) await this.#drained()
       }
     } finally {
@@ -210,24 +251,30 @@ export class StreamPump implements Beating, StreamSink {
     }
   }
 
-  #push (frame: string): void {
+  /** Add to what the next flush writes; `value` is what the frame came from, when it may carry bytes. */
+  #append (frame: string, value?: unknown): void {
+    this.#pendingBytes = this.#pending === '' ? preparedBytes(value) ?? null : null
     this.#pending += frame
+  }
+
+  #push (frame: string, value: unknown): void {
+    this.#append(frame, value)
     if (this.#pending.length >= COALESCE_CHARS) {
       this.#flush()
-    } else if (this.#flushScheduled === null) {
-      this.#flushScheduled = setImmediate(StreamPump.#flushLater, this)
+    } else if (!this.#flushQueued) {
+      this.#flushQueued = true
+      StreamPump.#due.push(this)
+      StreamPump.#scheduleRound()
     }
   }
 
-  // Runs from the scheduled immediate, or at once when a batch is big enough (then the immediate is
-  // cancelled). Writing to a socket that is already gone is harmless: its 'close' ends the stream.
+  // Runs from the shared flush, or at once when a batch is big enough (then the queued flush finds
+  // nothing to do). Writing to a socket that is already gone is harmless: its 'close' ends the stream.
   #flush (): void {
-    if (this.#flushScheduled !== null) {
-      clearImmediate(this.#flushScheduled)
-      this.#flushScheduled = null
-    }
-    const chunk = this.#pending
+    this.#flushQueued = false
+    const chunk = this.#pendingBytes ?? this.#pending
     this.#pending = ''
+    this.#pendingBytes = null
     this.idleTicks = 0
     if (!this.#write(chunk) && !this.#blocked) {
       this.#blocked = true
@@ -235,8 +282,8 @@ export class StreamPump implements Beating, StreamSink {
     }
   }
 
-  #write (chunk: string): boolean {
-    this.bytes += Buffer.byteLength(chunk)
+  #write (chunk: string | Buffer): boolean {
+    this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
     return this.#res.write(chunk)
   }
 
