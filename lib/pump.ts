@@ -36,8 +36,9 @@ type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
 
 /**
  * The only writer of stream bytes: pulls a value, frames it, writes it, and does not pull again
- * while the socket says its buffer is full. Ending (for any reason) aborts the stream's signal and
- * finalizes the source with `return()`, so a generator's `finally` always runs.
+ * while the socket says its buffer is full (an adopted source delivers instead, and is told to hold
+ * on while the socket is full). Ending (for any reason) aborts the stream's signal and finalizes the
+ * source with `return()`, so a generator's `finally` always runs.
  *
  * A broadcast keeps thousands of these alive, so a pump holds no closures of its own: its listeners
  * are shared functions that find the pump on the response, and its heartbeat is a shared clock.
@@ -62,7 +63,7 @@ export class StreamPump implements Beating, StreamSink {
   #pending = ''
   /** When `#pending` is one prepared frame, its shared bytes: written as they are, not encoded again. */
   #pendingBytes: Buffer | null = null
-  /** Queued for the next shared flush (see `flushSoon`). */
+  /** Queued for the next shared flush round (see `#scheduleRound`). */
   #flushQueued = false
   #blocked = false
   #wake: (() => void) | null = null
