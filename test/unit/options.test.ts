@@ -20,25 +20,16 @@ t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue
 })
 
 t.test('keeps every valid value given', async t => {
-  const serialize = (value: unknown) => String(value)
-  const settings = settingsOf({
+  const given = {
     heartbeat: 5000,
     retry: 3000,
-    serialize,
+    serialize: (value: unknown) => String(value),
     history: 10,
     maxSubscriberQueue: 5,
     redis: 'redis://127.0.0.1:6379',
     redisPrefix: 'app:'
-  })
-  t.strictSame({ ...settings }, {
-    heartbeat: 5000,
-    retry: 3000,
-    serialize,
-    history: 10,
-    maxSubscriberQueue: 5,
-    redis: 'redis://127.0.0.1:6379',
-    redisPrefix: 'app:'
-  })
+  }
+  t.strictSame({ ...settingsOf(given) }, given)
   t.equal(settingsOf({ redis: 'rediss://cache.example:6380' }).redis, 'rediss://cache.example:6380')
   t.equal(settingsOf({ redis: redisClient as unknown as SsePluginOptions['redis'] }).redis, redisClient,
     'an ioredis client is kept as it is')
