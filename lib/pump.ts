@@ -80,10 +80,9 @@ export class StreamPump implements Beating, StreamSink {
   /** Every pump with frames waiting, written out together in one flush round. */
   static #due: StreamPump[] = []
   static #dueScheduled = false
-  /** When the last flush round started and ended, and how long it took (ms). */
+  /** When the current flush round started, and the earliest time the next one may (ms). */
   static #roundStartedAt = 0
-  static #roundEndedAt = 0
-  static #roundTook = 0
+  static #nextRoundAt = 0
 
   static #flushDue = (): void => {
     StreamPump.#roundStartedAt = performance.now()
@@ -97,9 +96,10 @@ export class StreamPump implements Beating, StreamSink {
     process.nextTick(StreamPump.#roundDone)
   }
 
+  /** A round that took T ms is followed by the next no sooner than T ms after it ended. */
   static #roundDone = (): void => {
-    StreamPump.#roundEndedAt = performance.now()
-    StreamPump.#roundTook = StreamPump.#roundEndedAt - StreamPump.#roundStartedAt
+    const now = performance.now()
+    StreamPump.#nextRoundAt = now + (now - StreamPump.#roundStartedAt)
   }
 
   /**
@@ -111,7 +111,7 @@ export class StreamPump implements Beating, StreamSink {
   static #scheduleRound (): void {
     if (StreamPump.#dueScheduled) return
     StreamPump.#dueScheduled = true
-    const wait = StreamPump.#roundEndedAt + StreamPump.#roundTook - performance.now()
+    const wait = StreamPump.#nextRoundAt - performance.now()
     if (wait >= 1) setTimeout(StreamPump.#flushDue, wait)
     else setImmediate(StreamPump.#flushDue)
   }
