@@ -57,6 +57,13 @@ export const FST_SSE_NOT_ACCEPTABLE = createError(
   406
 )
 
+export const FST_SSE_INVALID_HEADER = createError(
+  'FST_SSE_INVALID_HEADER',
+  'The stream cannot start: Node refuses the response header %s (%s). Remove it, or encode its value (RFC 8187, encodeURIComponent)',
+  500,
+  TypeError
+)
+
 export const FST_SSE_ALREADY_SENT = createError(
   'FST_SSE_ALREADY_SENT',
   'reply.sse() was called on a reply that was already sent; call it once, instead of reply.send()',

@@ -5,6 +5,7 @@ import {
   FST_SSE_INVALID_RETRY,
   FST_SSE_SERIALIZE
 } from './errors.js'
+import { describe } from './describe.js'
 import { isMessage, type SseMessage } from './message.js'
 
 // Pure: values in, event-stream text out (WHATWG HTML, "Server-sent events", event stream interpretation).
@@ -26,12 +27,6 @@ const kBytes = Symbol('fastify-sse-stream.bytes')
 
 /** A message whose frame was built once, to be written as-is to any number of streams. */
 export type PreparedMessage<T = unknown> = Readonly<SseMessage<T>> & { readonly [kFrame]: string, readonly [kBytes]: Buffer }
-
-function describe (value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
-  return typeof value
-}
 
 /** `prefix` + each line of `text`: CR, LF and CRLF all end a line, so each becomes its own field line. */
 function lines (prefix: string, text: string): string {

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChannelHub } from './channels/hub.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
-import { replySse } from './reply-sse.js'
+import { readLastEventId } from './last-event-id.js'
+import { contextOf, kContext, replySse } from './reply-sse.js'
 import { wrapSseRoute } from './route.js'
 import type { SseSource } from './source.js'
 import { kStreams, StreamRegistry } from './streams.js'
@@ -15,11 +16,26 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   const settings = settingsOf(options)
   const streams = new StreamRegistry()
   const hub = await ChannelHub.create(settings, app.log)
+  const lastEventIds = new WeakMap<FastifyRequest, string | undefined>()
 
   app.decorateRequest('lastEventId', {
     getter (this: FastifyRequest) {
-      // Node joins a repeated header into one string; only set-cookie is ever an array.
-      return this.headers['last-event-id'] as string | undefined
+      // Read once per request: a header past the cap is logged once, however often it is read.
+      if (lastEventIds.has(this)) return lastEventIds.get(this)
+      const reading = readLastEventId(this.headers['last-event-id'], settings.maxLastEventIdLength)
+      if (reading.tooLong) {
+        this.log.warn({ bytes: reading.bytes, maxLastEventIdLength: settings.maxLastEventIdLength },
+          'sse Last-Event-ID longer than maxLastEventIdLength: ignored')
+      }
+      lastEventIds.set(this, reading.id)
+      return reading.id
+    }
+  })
+  // A second registration in a child context finds the slot already there (null-valued decorators are inherited).
+  if (!app.hasReplyDecorator(kContext)) app.decorateReply(kContext, null)
+  app.decorateReply('sseContext', {
+    getter (this: FastifyReply) {
+      return contextOf(this, true)
     }
   })
   app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {
@@ -50,6 +66,7 @@ export { commentFrame, dataFrame, messageFrame, retryFrame, type Serializer } fr
 export { isMessage, type SseMessage } from './message.js'
 export type { SsePluginOptions, SseStreamOptions } from './options.js'
 export type { EndReason } from './pump.js'
-export type { SseContext, SseSource } from './source.js'
+export type { SseContext } from './context.js'
+export type { SseSource } from './source.js'
 export { GAP_EVENT } from './channels/subscription.js'
 export type { Channel, ChannelMessage, SseInstance, SubscribeOptions } from './types.js'

@@ -36,14 +36,16 @@ export interface SsePluginOptions {
    * @default 'sse:'
    */
   redisPrefix?: string
+  /**
+   * Bytes of `Last-Event-ID` taken from a client. A longer header is treated as absent (and logged
+   * once, without its value): it is never replayed from nor echoed back.
+   * @default 512
+   */
+  maxLastEventIdLength?: number
 }
 
-/** Per-stream overrides given to `reply.sse(source, options)`. */
-export interface SseStreamOptions {
-  heartbeat?: number | false
-  retry?: number
-  serialize?: Serializer
-}
+/** Per-stream overrides given to `reply.sse(source, options)` or a route's `{ sse: { ... } }`. */
+export type SseStreamOptions = Pick<SsePluginOptions, 'heartbeat' | 'retry' | 'serialize'>
 
 export interface SseSettings {
   readonly heartbeat: number | false
@@ -53,12 +55,14 @@ export interface SseSettings {
   readonly maxSubscriberQueue: number
   readonly redis: Redis | string | undefined
   readonly redisPrefix: string
+  readonly maxLastEventIdLength: number
 }
 
 const DEFAULT_HEARTBEAT = 15_000
 const DEFAULT_HISTORY = 1000
 const DEFAULT_MAX_SUBSCRIBER_QUEUE = 1000
 const DEFAULT_REDIS_PREFIX = 'sse:'
+const DEFAULT_MAX_LAST_EVENT_ID_LENGTH = 512
 
 function fail (name: string, problem: string): never {
   throw new FST_SSE_INVALID_OPTION(name, problem)
@@ -98,7 +102,8 @@ function isRedisClient (value: unknown): value is Redis {
     typeof (value as Redis).xadd === 'function' && typeof (value as Redis).duplicate === 'function'
 }
 
-const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix']
+const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
+  'maxLastEventIdLength']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 
@@ -106,7 +111,7 @@ const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (typeof options !== 'object' || options === null) fail('options', 'pass an object')
   rejectUnknown(options, [...PLUGIN_OPTIONS, ...FASTIFY_REGISTER_OPTIONS])
-  const { history, maxSubscriberQueue, redis, redisPrefix } = options
+  const { history, maxSubscriberQueue, redis, redisPrefix, maxLastEventIdLength } = options
   if (history !== undefined && !isCount(history, 0)) fail('history', 'use a non-negative integer count of events')
   if (maxSubscriberQueue !== undefined && !isCount(maxSubscriberQueue, 1)) {
     fail('maxSubscriberQueue', 'use a positive integer count of events')
@@ -118,6 +123,9 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (redisPrefix !== undefined && (typeof redisPrefix !== 'string' || redisPrefix === '')) {
     fail('redisPrefix', 'use a non-empty string')
   }
+  if (maxLastEventIdLength !== undefined && !isCount(maxLastEventIdLength, 1)) {
+    fail('maxLastEventIdLength', 'use a positive integer count of bytes')
+  }
   return Object.freeze({
     heartbeat: heartbeatOf(options.heartbeat, DEFAULT_HEARTBEAT),
     retry: retryOf(options.retry, undefined),
@@ -125,7 +133,8 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
     history: history ?? DEFAULT_HISTORY,
     maxSubscriberQueue: maxSubscriberQueue ?? DEFAULT_MAX_SUBSCRIBER_QUEUE,
     redis,
-    redisPrefix: redisPrefix ?? DEFAULT_REDIS_PREFIX
+    redisPrefix: redisPrefix ?? DEFAULT_REDIS_PREFIX,
+    maxLastEventIdLength: maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID_LENGTH
   })
 }
 

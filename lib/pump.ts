@@ -1,32 +1,51 @@
-import type { FastifyRequest } from 'fastify'
+import type { OutgoingHttpHeaders } from 'node:http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Feeder, StreamSink } from './adoption.js'
+import type { StreamContext } from './context.js'
+import { clientGone } from './connection.js'
+import type { Flushable } from './flush-scheduler.js'
 import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
 import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
-import { isAdoptable, kAdopt, kResume, type AdoptableSource, type SseIterator, type StreamContext, type StreamSink } from './source.js'
 
 /** Why a stream ended; it is logged with every stream end. */
-export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing'
+export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing' | 'too-slow'
 
 /** The slice of `http.ServerResponse` / `http2.Http2ServerResponse` the pump writes to. */
 export interface StreamTarget {
+  writeHead (status: number, headers: OutgoingHttpHeaders): unknown
+  flushHeaders (): void
   write (chunk: string | Buffer): boolean
   end (): unknown
+  destroy (): unknown
   on (event: 'close' | 'drain', listener: () => void): unknown
+  once (event: 'close', listener: () => void): unknown
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
-  readonly destroyed: boolean
   readonly writableEnded: boolean
 }
 
-/** What the pump reports to when it starts and once it is over. */
+/** What a pump reports to: the app's registry of streams, its heartbeat clock and its flush rounds. */
 export interface PumpOwner {
   readonly heartbeats: { add (member: Beating, intervalMs: number | false): void, delete (member: Beating, intervalMs: number | false): void }
+  readonly flushes: { queue (item: Flushable): void }
   /** The stream ended and its source was finalized. */
   finished (pump: StreamPump): void
+  /** The stream never started: its source failed to open and Fastify replies with the error. */
+  abandoned (pump: StreamPump): void
+}
+
+export interface PumpOptions {
+  readonly reply: FastifyReply
+  /** The response headers, already validated: written when the stream starts. */
+  readonly headers: OutgoingHttpHeaders
+  readonly settings: StreamSettings
+  readonly context: StreamContext
+  readonly owner: PumpOwner
 }
 
 /**
- * Frames pulled within one turn of the event loop are written together once they reach this many
- * characters, or at the latest on the next `setImmediate`: one write per batch instead of per event.
+ * Frames delivered within one turn of the event loop are written together once they reach this many
+ * characters, or at the latest in the app's next flush round: one write per batch instead of per event.
  */
 const COALESCE_CHARS = 16 * 1024
 
@@ -34,110 +53,112 @@ const COALESCE_CHARS = 16 * 1024
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
 
+function onClose (this: OwnedTarget): void { this[kPump].end('client-gone') }
+function onDrain (this: OwnedTarget): void { this[kPump].drained() }
+
 /**
- * The only writer of stream bytes: pulls a value, frames it, writes it, and does not pull again
- * while the socket says its buffer is full (an adopted source delivers instead, and is told to hold
- * on while the socket is full). Ending (for any reason) aborts the stream's signal and finalizes the
- * source with `return()`, so a generator's `finally` always runs.
+ * The only writer of stream bytes: the head, frames, heartbeats, the closing `retry:`. It exists from
+ * the moment `reply.sse()` accepts a source, before the source is open, so a client that leaves (or a
+ * server that closes) while the source opens ends it like any other; it writes the head once a feeder
+ * is attached, takes values from it, and tells it to hold on while the socket is full. Ending (for any
+ * reason) aborts the stream's signal and has the feeder finalize the source; `done` settles after.
  *
  * A broadcast keeps thousands of these alive, so a pump holds no closures of its own: its listeners
- * are shared functions that find the pump on the response, and its heartbeat is a shared clock.
+ * are shared functions that find the pump on the response, its heartbeat a shared clock, its flushes
+ * the app's shared rounds.
  */
-export class StreamPump implements Beating, StreamSink {
+export class StreamPump implements Beating, Flushable, StreamSink {
   events = 0
   bytes = 0
   reason: EndReason | undefined
   error: unknown
   idleTicks = 0
-  readonly request: FastifyRequest
   readonly startedAt = performance.now()
   endedAt = 0
   /** Settles when the stream has ended and its source has been finalized. Never rejects. */
   readonly done: Promise<void>
 
-  #res: OwnedTarget
-  #iterator: SseIterator
-  #settings: StreamSettings
-  #context: StreamContext
-  #owner: PumpOwner
+  readonly #reply: FastifyReply
+  readonly #res: OwnedTarget
+  /** The head still to write; null once written. */
+  #headers: OutgoingHttpHeaders | null
+  readonly #settings: StreamSettings
+  readonly #context: StreamContext
+  readonly #owner: PumpOwner
+  #feeder: Feeder | null = null
   #pending = ''
   /** When `#pending` is one prepared frame, its shared bytes: written as they are, not encoded again. */
   #pendingBytes: Buffer | null = null
-  /** Queued for the next shared flush round (see `#scheduleRound`). */
+  /** Queued for the app's next flush round. */
   #flushQueued = false
   #blocked = false
-  #wake: (() => void) | null = null
   #ended = false
-  /** Set while the loop waits for the source, so ending can close the source at once. */
-  #pulling = false
-  #closing: Promise<unknown> | null = null
-  /** A source that delivers to this pump instead of being pulled (see `kAdopt`). */
-  #adopted: AdoptableSource | null = null
-  #settle: (() => void) | null = null
+  #settle!: () => void
 
-  static #onClose = function (this: OwnedTarget): void { this[kPump].end('client-gone') }
-  static #onDrain = function (this: OwnedTarget): void { this[kPump].#resume() }
-  /** Every pump with frames waiting, written out together in one flush round. */
-  static #due: StreamPump[] = []
-  static #dueScheduled = false
-  /** When the current flush round started, and the earliest time the next one may (ms). */
-  static #roundStartedAt = 0
-  static #nextRoundAt = 0
-
-  static #flushDue = (): void => {
-    StreamPump.#roundStartedAt = performance.now()
-    StreamPump.#dueScheduled = false
-    const due = StreamPump.#due
-    StreamPump.#due = []
-    // A pump that ended, or already wrote early, since it was queued has nothing left to write.
-    for (const pump of due) if (pump.#flushQueued) pump.#flush()
-    // Node's HTTP layer makes the system calls for these writes on the next ticks: the round ends
-    // after them (the tick queue runs in order).
-    process.nextTick(StreamPump.#roundDone)
+  constructor ({ reply, headers, settings, context, owner }: PumpOptions) {
+    this.#reply = reply
+    this.#res = reply.raw as unknown as OwnedTarget
+    this.#headers = headers
+    this.#settings = settings
+    this.#context = context
+    this.#owner = owner
+    this.done = new Promise(resolve => { this.#settle = resolve })
+    this.#res[kPump] = this
+    this.#res.on('close', onClose)
+    // The client left before anyone listened (during an async hook or handler): 'close' is past.
+    if (clientGone(reply.raw)) this.end('client-gone')
   }
 
-  /** A round that took T ms is followed by the next no sooner than T ms after it ended. */
-  static #roundDone = (): void => {
-    const now = performance.now()
-    StreamPump.#nextRoundAt = now + (now - StreamPump.#roundStartedAt)
+  get request (): FastifyRequest {
+    return this.#reply.request
+  }
+
+  get ended (): boolean {
+    return this.#ended
+  }
+
+  /** The head went out: the response is the stream's. */
+  get started (): boolean {
+    return this.#headers === null
+  }
+
+  /** The source is open: write the head and start taking its values (or close it, if the stream ended meanwhile). */
+  attach (feeder: Feeder): void {
+    this.#feeder = feeder
+    if (this.#ended) {
+      this.#finalize()
+      return
+    }
+    this.#writeHead()
+    if (this.#ended) return
+    this.#owner.heartbeats.add(this, this.#settings.heartbeat)
+    feeder.start()
   }
 
   /**
-   * One flush round for all the streams written this turn, not a callback each. Right away when the
-   * loop has been free at least as long as the last round took; otherwise once it has been: under a
-   * broadcast burst, writes then take at most about half the event loop (other requests keep being
-   * served), and what arrives meanwhile for a socket goes out in the same write.
+   * The stream ended before its source was opened, and never will be: it is over once `closing`
+   * (whatever closes what was given) resolves.
    */
-  static #scheduleRound (): void {
-    if (StreamPump.#dueScheduled) return
-    StreamPump.#dueScheduled = true
-    const wait = StreamPump.#nextRoundAt - performance.now()
-    if (wait >= 1) setTimeout(StreamPump.#flushDue, wait)
-    else setImmediate(StreamPump.#flushDue)
+  release (closing: Promise<void>): void {
+    closing.then(() => {
+      this.#owner.finished(this)
+      this.#settle()
+    })
   }
 
-  constructor (res: StreamTarget, iterator: SseIterator, settings: StreamSettings, context: StreamContext,
-    request: FastifyRequest, owner: PumpOwner, firstFrame: string) {
-    this.#res = res as OwnedTarget
-    this.#res[kPump] = this
-    this.#iterator = iterator
-    this.#settings = settings
-    this.#context = context
-    this.request = request
-    this.#owner = owner
-    owner.heartbeats.add(this, settings.heartbeat)
-    res.on('close', StreamPump.#onClose)
-    if (firstFrame !== '') {
-      this.#append(firstFrame)
-      this.#flush()
+  /** The source failed to open and Fastify replies with the error: this stream never was. */
+  abandon (): void {
+    if (this.#ended) {
+      // It ended while the source opened (the error is most likely that abort): nothing to close.
+      this.#settle()
+      this.#owner.finished(this)
+      return
     }
-    if (isAdoptable(iterator)) {
-      this.done = new Promise(resolve => { this.#settle = resolve })
-      this.#adopted = iterator
-      iterator[kAdopt](this)
-    } else {
-      this.done = this.#run()
-    }
+    this.#ended = true
+    this.#detach()
+    this.#context.abort()
+    this.#settle()
+    this.#owner.abandoned(this)
   }
 
   /** End the stream now. Idempotent: the first reason is the one that counts. */
@@ -147,34 +168,48 @@ export class StreamPump implements Beating, StreamSink {
     this.reason = reason
     this.error = error
     this.endedAt = performance.now()
-    this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
+    this.#detach()
     this.#flushQueued = false
     const res = this.#res
-    res.removeListener('close', StreamPump.#onClose)
-    res.removeListener('drain', StreamPump.#onDrain)
-    if (!res.destroyed && !res.writableEnded) {
-      // Leaving because the server closes: spread the reconnections of every client over time.
-      if (reason === 'server-closing') this.#append(retryFrame(closingRetry(this.#settings.retry)))
-      if (this.#pending !== '') this.#write(this.#pending)
-      res.end()
+    if (reason !== 'client-gone' && !clientGone(this.#reply.raw)) {
+      if (reason === 'server-closing') {
+        // Leaving because the server closes: spread the reconnections of every client over time.
+        if (this.#headers !== null) this.#writeHead(true)
+        this.#append(retryFrame(closingRetry(this.#settings.retry)))
+      }
+      if (this.#headers === null && !res.writableEnded) {
+        if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
+        res.end()
+      }
+    } else if (this.#headers !== null) {
+      // Gone before the head was written: Fastify must not answer on a closed connection either.
+      this.#reply.hijack()
     }
     this.#pending = ''
     this.#pendingBytes = null
     this.#context.abort()
-    if (this.#adopted !== null) {
-      this.#close().then(() => {
-        this.#owner.finished(this)
-        this.#settle?.()
-      })
-    } else if (this.#pulling) {
-      // A source waited on is told now rather than at its next value: an async generator runs its
-      // `finally` as soon as its pending step settles.
-      this.#closing = this.#close()
-    }
-    this.#wake?.()
+    // Still opening: attach() or abandon() finalizes once the source function settles.
+    if (this.#feeder !== null) this.#finalize()
   }
 
-  /** An adopted source delivers a value. */
+  /**
+   * Resolves once the source is finalized and the response is closed: its last frames went out (or
+   * the client is gone). For `app.close()`: a client that stops reading never lets the closing frames
+   * through, and its open response would hold the server open.
+   */
+  settled (): Promise<void> {
+    const res = this.#res
+    if (clientGone(this.#reply.raw)) return this.done
+    const closed = new Promise<void>(resolve => { res.once('close', resolve) })
+    return Promise.all([this.done, closed]).then(() => {})
+  }
+
+  /** The server is closing and this response is still open: cut it rather than wait. */
+  cut (): void {
+    if (!clientGone(this.#reply.raw)) this.#res.destroy()
+  }
+
+  /** A value from the feeder. `false`: the socket is full, hold the rest until `resume()`. */
   deliver (value: unknown): boolean {
     if (this.#ended) return false
     let frame: string
@@ -185,71 +220,79 @@ export class StreamPump implements Beating, StreamSink {
       return false
     }
     this.events++
-    this.#push(frame, value)
+    this.#append(frame, value)
+    if (this.#pending.length >= COALESCE_CHARS) {
+      this.#flush()
+    } else if (!this.#flushQueued) {
+      this.#flushQueued = true
+      this.#owner.flushes.queue(this)
+    }
     return !this.#blocked
   }
 
-  /** An adopted source is over. */
+  /** The source is over. */
   finish (error?: unknown): void {
     if (error === undefined) this.end('source-done')
     else this.end('error', error)
   }
 
+  tooSlow (): void {
+    this.end('too-slow')
+  }
+
   /** The heartbeat clock asks: write a comment line, unless the socket is full (then it is not idle). */
   beat (): void {
-    if (this.#blocked) return
+    if (this.#blocked || this.#ended) return
     this.#append(HEARTBEAT_FRAME)
     this.#flush()
   }
 
-  async #run (): Promise<void> {
-    const iterator = this.#iterator
-    let finished = false
+  flushDue (): void {
+    if (this.#flushQueued) this.#flush()
+  }
+
+  /** The socket has room again. */
+  drained (): void {
+    this.#blocked = false
+    this.#res.removeListener('drain', onDrain)
+    this.#feeder?.resume()
+  }
+
+  /**
+   * Hijack the reply and send the head. The headers were validated; should Node refuse them anyway,
+   * the connection is cut (a client told nothing would wait forever) and the stream ends as an error.
+   */
+  #writeHead (closing = false): void {
+    const headers = this.#headers!
+    this.#headers = null
+    if (closing && this.request.raw.httpVersionMajor === 1) headers.connection = 'close'
+    this.#reply.hijack()
     try {
-      while (!this.#ended) {
-        let step: IteratorResult<unknown>
-        this.#pulling = true
-        try {
-          step = await iterator.next()
-        } catch (err) {
-          finished = true
-          // No-op when the stream already ended: a source that throws because its signal aborted
-          // (client gone, server closing) has done what it should, and that is not an error.
-          this.end('error', err)
-          break
-        } finally {
-          this.#pulling = false
-        }
-        if (this.#ended) break
-        if (step.done === true) {
-          finished = true
-          this.end('source-done')
-          break
-        }
-        let frame: string
-        try {
-          frame = frameOf(step.value, this.#settings.serialize)
-        } catch (err) {
-          this.end('error', err)
-          break
-        }
-        this.events++
-        this.#push(frame, step.value)
-        if (this.#blocked) await this.#drained()
-      }
-    } finally {
-      await (this.#closing ?? (finished ? null : this.#close()))
-      this.#owner.finished(this)
+      this.#res.writeHead(this.#reply.statusCode, headers)
+    } catch (err) {
+      this.#res.destroy()
+      this.end('error', err)
+      return
+    }
+    // Ending as it starts (the server is closing): the closing `retry:` follows at once.
+    if (closing) return
+    if (this.#settings.retry !== undefined) {
+      this.#append(retryFrame(this.#settings.retry))
+      this.#flush()
+    } else {
+      // Send the headers now so the client's `open` fires before any event.
+      this.#res.flushHeaders()
     }
   }
 
-  async #close (): Promise<void> {
-    try {
-      await this.#iterator.return?.()
-    } catch (err) {
-      // The stream is already over; a `finally` that throws is reported, never rethrown.
-      this.request.log.warn({ err }, 'sse source threw while being closed')
-    }
+  #detach (): void {
+    this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
+    this.#res.removeListener('close', onClose)
+    this.#res.removeListener('drain', onDrain)
+  }
+
+  #finalize (): void {
+    this.release(this.#feeder!.close())
   }
 
   /** Add to what the next flush writes; `value` is what the frame came from, when it may carry bytes. */
@@ -258,19 +301,7 @@ export class StreamPump implements Beating, StreamSink {
     this.#pending += frame
   }
 
-  #push (frame: string, value: unknown): void {
-    this.#append(frame, value)
-    if (this.#pending.length >= COALESCE_CHARS) {
-      this.#flush()
-    } else if (!this.#flushQueued) {
-      this.#flushQueued = true
-      StreamPump.#due.push(this)
-      StreamPump.#scheduleRound()
-    }
-  }
-
-  // Runs from the shared flush, or at once when a batch is big enough (then the queued flush finds
-  // nothing to do). Writing to a socket that is already gone is harmless: its 'close' ends the stream.
+  // Writing to a socket that is already gone is harmless: its 'close' ends the stream.
   #flush (): void {
     this.#flushQueued = false
     const chunk = this.#pendingBytes ?? this.#pending
@@ -279,29 +310,13 @@ export class StreamPump implements Beating, StreamSink {
     this.idleTicks = 0
     if (!this.#write(chunk) && !this.#blocked) {
       this.#blocked = true
-      this.#res.on('drain', StreamPump.#onDrain)
+      this.#res.on('drain', onDrain)
     }
   }
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
     return this.#res.write(chunk)
-  }
-
-  #drained (): Promise<void> {
-    return new Promise(resolve => { this.#wake = resolve })
-  }
-
-  #resume (): void {
-    this.#blocked = false
-    this.#res.removeListener('drain', StreamPump.#onDrain)
-    if (this.#adopted !== null) {
-      this.#adopted[kResume]()
-      return
-    }
-    const wake = this.#wake
-    this.#wake = null
-    wake?.()
   }
 }
 

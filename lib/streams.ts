@@ -1,26 +1,37 @@
 import type { FastifyRequest } from 'fastify'
+import { FlushScheduler } from './flush-scheduler.js'
 import { HeartbeatClock } from './heartbeat.js'
 import type { PumpOwner, StreamPump } from './pump.js'
+import { withTimeout } from './timeout.js'
 
 /**
- * Every open stream of one Fastify instance: what `app.close()` ends, where each stream's single
- * end-of-stream log line is written, and the heartbeat clock they share.
+ * Every stream of one Fastify instance, from the moment `reply.sse()` accepts a source: what
+ * `app.close()` ends, where each stream's single end-of-stream log line is written, and the heartbeat
+ * clock and flush rounds they share (per app: two apps in one process never pace each other).
  */
 export class StreamRegistry implements PumpOwner {
   readonly heartbeats = new HeartbeatClock()
+  readonly flushes = new FlushScheduler()
   #open = new Set<StreamPump>()
+  #closing = false
 
   get size (): number {
     return this.#open.size
   }
 
+  /** A new stream. One that arrives after `app.close()` began (its handler was still awaiting) ends at once. */
   add (pump: StreamPump): void {
     this.#open.add(pump)
+    if (this.#closing) pump.end('server-closing')
   }
 
   finished (pump: StreamPump): void {
     this.#open.delete(pump)
     logEnd(pump)
+  }
+
+  abandoned (pump: StreamPump): void {
+    this.#open.delete(pump)
   }
 
   /** The open stream of the request that matches, if any (the test helper finds its own stream this way). */
@@ -30,20 +41,18 @@ export class StreamRegistry implements PumpOwner {
   }
 
   /**
-   * End every stream with 'server-closing' and wait for their sources to finalize, but no longer
-   * than `graceMs`: a generator that ignores its signal must not hold `app.close()` hostage.
+   * End every stream with 'server-closing' (and every stream that starts from now on), and wait for
+   * their sources to finalize and their closing frames to leave, but no longer than `graceMs`: a
+   * generator that ignores its signal, or a client that stopped reading, must not hold `app.close()`
+   * hostage. The connections of clients that took nothing more by then are cut.
    */
   async closeAll (graceMs: number): Promise<void> {
-    const pending: Promise<void>[] = []
-    for (const pump of this.#open) {
-      pump.end('server-closing')
-      pending.push(pump.done)
-    }
-    if (pending.length === 0) return
-    let timer: NodeJS.Timeout | undefined
-    const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
-    await Promise.race([Promise.all(pending), grace])
-    clearTimeout(timer)
+    this.#closing = true
+    const ending = [...this.#open]
+    if (ending.length === 0) return
+    for (const pump of ending) pump.end('server-closing')
+    await withTimeout(Promise.all(ending.map(pump => pump.settled())).then(() => {}), graceMs, () => {})
+    for (const pump of ending) pump.cut()
   }
 }
 

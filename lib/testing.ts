@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { kStreams, type StreamRegistry } from './streams.js'
+import { withTimeout } from './timeout.js'
 
 // A test helper for apps that use this plugin: open a stream over real loopback HTTP, collect parsed
 // events, disconnect, and wait until the server has finalized the stream's source.
@@ -28,7 +29,10 @@ export interface TestStream {
   readonly retry: number | undefined
   /** The id of the last event received (what a client would send as `Last-Event-ID`). */
   readonly lastEventId: string | undefined
-  /** Wait for `count` more events (rejects after `timeoutMs`) and return them. */
+  /**
+   * Wait for the next `count` events not taken yet and return them; rejects after `timeoutMs` (and
+   * then takes nothing). Takes called together are served one after another, in call order.
+   */
   take (count: number, timeoutMs?: number): Promise<TestEvent[]>
   /** Resolves when the server ends the response. */
   readonly ended: Promise<void>
@@ -78,14 +82,16 @@ export async function openStream (app: FastifyInstance, path: string, options: O
   const comments: string[] = []
   let retry: number | undefined
   let lastEventId: string | undefined
-  // take() hands out events in order: `cursor` is the first one not yet taken.
+  // take() hands out events in order: `cursor` is the first one not yet taken. It moves only when a
+  // take succeeds, and takes run one after another, in the order they were called.
   let cursor = 0
-  let waiter: { target: number, resolve: () => void } | null = null
+  let takes: Promise<unknown> = Promise.resolve()
+  let arrived: { target: number, resolve: () => void } | null = null
   const parser = createParser({
     onEvent (event) {
       events.push(event)
       if (event.id !== undefined) lastEventId = event.id
-      if (waiter !== null && events.length >= waiter.target) waiter.resolve()
+      if (arrived !== null && events.length >= arrived.target) arrived.resolve()
     },
     onComment (comment) { comments.push(comment) },
     onRetry (ms) { retry = ms }
@@ -112,21 +118,23 @@ export async function openStream (app: FastifyInstance, path: string, options: O
     get retry () { return retry },
     get lastEventId () { return lastEventId },
     ended,
-    async take (count, timeoutMs = 5000) {
-      const first = cursor
-      const target = cursor + count
-      cursor = target
-      if (events.length < target) {
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([
-          new Promise<void>(resolve => { waiter = { target, resolve } }),
-          ended.then(() => { throw new Error(`the stream ended after ${events.length - first} of ${count} events`) }),
-          new Promise((_resolve, reject) => {
-            timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms with ${events.length - first} of ${count} events`)), timeoutMs)
-          })
-        ]).finally(() => { clearTimeout(timer); waiter = null })
-      }
-      return events.slice(first, target)
+    take (count, timeoutMs = 5000) {
+      const taking = takes.then(async () => {
+        const target = cursor + count
+        if (events.length < target) {
+          const had = (): number => events.length - cursor
+          const enough = new Promise<void>(resolve => { arrived = { target, resolve } })
+          const over = ended.then(() => { throw new Error(`the stream ended after ${had()} of ${count} events`) })
+          await withTimeout(Promise.race([enough, over]), timeoutMs, () => {
+            throw new Error(`timed out after ${timeoutMs} ms with ${had()} of ${count} events`)
+          }).finally(() => { arrived = null })
+        }
+        const taken = events.slice(cursor, target)
+        cursor = target
+        return taken
+      })
+      takes = taking.catch(() => {})
+      return taking
     },
     async close () {
       controller.abort()

@@ -10,6 +10,7 @@ import type {
   RawServerDefault,
   RouteGenericInterface
 } from 'fastify'
+import type { SseContext } from './context.js'
 import type { SseMessage } from './message.js'
 import type { SseStreamOptions } from './options.js'
 import type { SseSource } from './source.js'
@@ -52,10 +53,19 @@ declare module 'fastify' {
      * (errors are replied before the stream starts, or logged with its end).
      */
     sse<T = unknown> (source: SseSource<T>, options?: SseStreamOptions): Promise<void>
+    /**
+     * The stream's context: the same object a source function is given. Its `signal` aborts when the
+     * client leaves (even before the stream starts, while the handler still awaits) or the stream
+     * ends; a `{ sse: true }` handler reads it instead of taking a context argument.
+     */
+    readonly sseContext: SseContext
   }
 
   interface FastifyRequest {
-    /** The `Last-Event-ID` request header, or undefined. */
+    /**
+     * The `Last-Event-ID` request header, read as UTF-8 when its bytes are UTF-8; undefined when absent
+     * or longer than `maxLastEventIdLength`.
+     */
     readonly lastEventId: string | undefined
   }
 

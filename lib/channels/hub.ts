@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { describe } from '../describe.js'
 import { FST_SSE_INVALID_CHANNEL } from '../errors.js'
 import type { SseSettings } from '../options.js'
 import type { Channel, ChannelMessage } from '../types.js'
@@ -7,11 +8,6 @@ import { SseChannel, type ChannelContext } from './channel.js'
 import { MemoryBackend } from './memory-backend.js'
 
 const MAX_NAME_LENGTH = 200
-
-function describe (name: unknown): string {
-  if (typeof name === 'string') return JSON.stringify(name.length > 40 ? name.slice(0, 40) + '...' : name)
-  return name === null ? 'null' : typeof name
-}
 
 /** Every channel of one app, by name, and the backend they share. */
 export class ChannelHub implements BackendSink {

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import { FST_SSE_BACKEND_UNAVAILABLE } from '../errors.js'
 import { messageFrame, prepare, type Serializer } from '../frame.js'
 import type { SseMessage } from '../message.js'
+import { withTimeout } from '../timeout.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, ID_PATTERN, type BackendSink, type ChannelBackend, type Replay } from './backend.js'
 
@@ -99,12 +100,7 @@ export interface RedisBackendOptions {
 }
 
 function bounded<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms)
-    timer.unref()
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  return withTimeout(promise, ms, () => { throw new Error(`Redis did not answer within ${ms} ms`) })
 }
 
 /** Resolves when `client` is ready; rejects on its first error (a wrong URL fails registration) or after `ms`. */

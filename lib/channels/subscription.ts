@@ -1,5 +1,5 @@
 import { prepare } from '../frame.js'
-import { kAdopt, kResume, type AdoptableSource, type StreamSink } from '../source.js'
+import { kAdopt, kResume, type AdoptableSource, type StreamSink } from '../adoption.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, type Replay } from './backend.js'
 
@@ -162,7 +162,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     }
     const queue = this.#queue ??= []
     queue.push(message)
-    if (queue.length > this.#maxQueue && this.#end()) this.#owner.tooSlow(this)
+    if (queue.length > this.#maxQueue && this.#end(undefined, true)) this.#owner.tooSlow(this)
   }
 
   /** Hand the sink everything ready, until it is full; then say if the subscription is over. */
@@ -224,15 +224,20 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     this.#owner.release(this)
   }
 
-  /** Returns whether this call ended it. A pending pull settles: done, or rejected with `error`. */
-  #end (error?: unknown): boolean {
+  /**
+   * Returns whether this call ended it. A pending pull settles: done, or rejected with `error`; an
+   * adopting stream is told why (`tooSlow`: its queue overflowed).
+   */
+  #end (error?: unknown, tooSlow = false): boolean {
     if (this.#ended) return false
     this.#ended = true
     this.#queue = null
     this.#replay = null
     this.#signal?.removeEventListener('abort', this)
-    if (this.#sink !== null) {
-      this.#sink.finish(error)
+    const sink = this.#sink
+    if (sink !== null) {
+      if (tooSlow) sink.tooSlow()
+      else sink.finish(error)
       return true
     }
     const waiter = this.#waiter

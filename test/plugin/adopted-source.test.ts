@@ -1,5 +1,5 @@
 import t from 'tap'
-import { kAdopt, kResume, type StreamSink } from '../../lib/source.js'
+import { kAdopt, kResume, type StreamSink } from '../../lib/adoption.js'
 import { buildApp, logsOf, until } from '../fixtures/app.js'
 
 /**

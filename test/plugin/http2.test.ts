@@ -27,3 +27,23 @@ for (const retry of [1000, undefined]) {
     t.same(warnings.map(warning => warning.message), [], 'Node had nothing to warn about')
   })
 }
+
+t.test('over HTTP/2 connection-specific headers a route set are left out, as HTTP/2 requires, instead of failing the stream', async t => {
+  const { app } = await buildApp(t, {}, { http2: true } as never)
+  app.get('/events', (_request, reply) => {
+    reply.header('keep-alive', 'timeout=5').header('x-kept', 'yes')
+    return reply.sse(['a'])
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const client = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  t.teardown(() => { client.close() })
+  const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
+  const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))
+  let body = ''
+  stream.setEncoding('utf8')
+  stream.on('data', chunk => { body += chunk })
+  await new Promise(resolve => stream.on('end', resolve))
+  t.equal(headers['keep-alive'], undefined)
+  t.equal(headers['x-kept'], 'yes')
+  t.equal(body, 'data: a\n\n')
+})

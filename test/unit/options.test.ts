@@ -7,7 +7,7 @@ const code = 'FST_SSE_INVALID_OPTION'
 /** A stand-in with the two methods settingsOf checks to recognize an ioredis client. */
 const redisClient = { xadd () {}, duplicate () {} }
 
-t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue 1000, no redis, prefix sse:', async t => {
+t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue 1000, no redis, prefix sse:, Last-Event-ID up to 512 bytes', async t => {
   for (const settings of [settingsOf(), settingsOf({})]) {
     t.equal(settings.heartbeat, 15000)
     t.equal(settings.retry, undefined)
@@ -16,6 +16,7 @@ t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue
     t.equal(settings.maxSubscriberQueue, 1000)
     t.equal(settings.redis, undefined)
     t.equal(settings.redisPrefix, 'sse:')
+    t.equal(settings.maxLastEventIdLength, 512)
   }
 })
 
@@ -27,7 +28,8 @@ t.test('keeps every valid value given', async t => {
     history: 10,
     maxSubscriberQueue: 5,
     redis: 'redis://127.0.0.1:6379',
-    redisPrefix: 'app:'
+    redisPrefix: 'app:',
+    maxLastEventIdLength: 64
   }
   t.strictSame({ ...settingsOf(given) }, given)
   t.equal(settingsOf({ redis: 'rediss://cache.example:6380' }).redis, 'rediss://cache.example:6380')
@@ -58,7 +60,8 @@ t.test('rejects every invalid option with FST_SSE_INVALID_OPTION naming the opti
     history: [-1, 1.5, '10', null, Infinity, false],
     maxSubscriberQueue: [0, -1, 2.5, '5', null, false],
     redis: ['127.0.0.1:6379', 'http://127.0.0.1', '', 42, {}, null, { xadd () {} }, false],
-    redisPrefix: ['', 5, null, false]
+    redisPrefix: ['', 5, null, false],
+    maxLastEventIdLength: [0, -1, 1.5, '512', null, false, Infinity]
   }
   for (const [name, values] of Object.entries(invalid)) {
     for (const value of values) {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { gapMessage, GAP_EVENT, Subscription, type SubscriptionOwner } from '../../lib/channels/subscription.js'
 import type { Replay } from '../../lib/channels/backend.js'
 import type { ChannelMessage } from '../../lib/index.js'
-import { kAdopt, kResume, type StreamSink } from '../../lib/source.js'
+import { kAdopt, kResume, type StreamSink } from '../../lib/adoption.js'
 import { signal } from '../fixtures/app.js'
 
 /** An owner that records what the subscription tells it. */
@@ -171,7 +171,8 @@ function sink (room = Infinity): StreamSink & { got: string[], finished: unknown
     finished: [],
     room,
     deliver (value) { this.got.push((value as ChannelMessage).id); return this.got.length < this.room },
-    finish (error) { this.finished.push(error ?? 'done') }
+    finish (error) { this.finished.push(error ?? 'done') },
+    tooSlow () { this.finished.push('too-slow') }
   }
 }
 
@@ -203,7 +204,7 @@ t.test('adopted: a full stream makes it hold events, in order, until resumed; to
   stream.room = 0
   for (let i = 4; i <= 8; i++) sub.push(message(`1-${i}`))
   t.same(o.slow, [sub], 'more than maxQueue held: ended as too slow')
-  t.same(stream.finished, ['done'], 'and the stream is told it is over')
+  t.same(stream.finished, ['too-slow'], 'and the stream is told it is over, and why')
 })
 
 t.test('adopted: it lets go of the signal and its listener, since the stream ends it with return()', async t => {
