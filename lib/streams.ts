@@ -13,7 +13,8 @@ export class StreamRegistry implements PumpOwner {
   readonly heartbeats = new HeartbeatClock()
   readonly flushes = new FlushScheduler()
   #open = new Set<StreamPump>()
-  #closing = false
+  /** Set by `closeAll()`: how long a closing stream may take to settle before it is cut. */
+  #closingGraceMs: number | undefined
 
   get size (): number {
     return this.#open.size
@@ -22,7 +23,7 @@ export class StreamRegistry implements PumpOwner {
   /** A new stream. One that arrives after `app.close()` began (its handler was still awaiting) ends at once. */
   add (pump: StreamPump): void {
     this.#open.add(pump)
-    if (this.#closing) pump.end('server-closing')
+    if (this.#closingGraceMs !== undefined) this.#close([pump], this.#closingGraceMs).catch(() => {})
   }
 
   finished (pump: StreamPump): void {
@@ -47,8 +48,11 @@ export class StreamRegistry implements PumpOwner {
    * hostage. The connections of clients that took nothing more by then are cut.
    */
   async closeAll (graceMs: number): Promise<void> {
-    this.#closing = true
-    const ending = [...this.#open]
+    this.#closingGraceMs = graceMs
+    await this.#close([...this.#open], graceMs)
+  }
+
+  async #close (ending: StreamPump[], graceMs: number): Promise<void> {
     if (ending.length === 0) return
     for (const pump of ending) pump.end('server-closing')
     await withTimeout(Promise.all(ending.map(pump => pump.settled())).then(() => {}), graceMs, () => {})
