@@ -6,7 +6,8 @@ import Fastify from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import ssePlugin, { GAP_EVENT, type ChannelMessage } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, listen, logsOf, until } from '../fixtures/app.js'
+import { buildApp, logsOf, until } from '../fixtures/app.js'
+import { urlOf } from '../fixtures/http.js'
 import { channelRoute as route, publishMany, read } from '../fixtures/channels.js'
 import { ownRedis, REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
 import { channelContract } from './contract.js'
@@ -65,7 +66,7 @@ if (await redisAvailable(t)) {
     const { app: b } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix, retry: 20 })
     const repliesOfA = route(a, 'news')
     route(b, 'news')
-    const servers = [await listen(a), await listen(b)]
+    const servers = [await urlOf(a), await urlOf(b)]
     // A load balancer: the first connection goes to A, every later one to B.
     const targets: string[] = []
     const lastEventIds: Array<string | null> = []

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
 import { build, shutdown } from '../../examples/server.js'
+import { urlOf } from '../fixtures/http.js'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
 
@@ -48,7 +49,7 @@ if (missing) {
 t.test('the dashboard shows live readings and prices, and its connection state across a server restart',
   { skip: missing && process.env.CI !== 'true' ? `${CHROMIUM} is missing` : false }, async t => {
     let app = await demo()
-    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const url = await urlOf(app)
     const port = Number(new URL(url).port)
     t.teardown(() => shutdown(app))
 

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { openStream } from '../../lib/testing.js'
 import { build, humidity, readings, temperature } from '../../examples/sensors.js'
-import { closeApp, logCollector } from '../fixtures/examples.js'
+import { logCollector } from '../fixtures/examples.js'
+import { closeApp } from '../fixtures/http.js'
 
 function checkReading (t: Test, data: string): void {
   const reading = JSON.parse(data)

@@ -6,7 +6,8 @@ import { EventSource } from 'eventsource'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/stocks/index.js'
 import { buildPriceServer } from '../../examples/stocks/price-server.js'
-import { closeApp, nextEvents, urlOf } from '../fixtures/examples.js'
+import { nextEvents } from '../fixtures/examples.js'
+import { closeApp, urlOf } from '../fixtures/http.js'
 
 t.test('the price server answers a price per known symbol, moving a little each time', async t => {
   const prices = await buildPriceServer({ prices: { AAPL: 100 } })
@@ -26,7 +27,7 @@ t.test('the price server can be told to fail a share of requests', async t => {
 
 t.test('the price server closes at once, even with a connection that never sent a request', async t => {
   const prices = await buildPriceServer()
-  const url = new URL(await prices.listen({ port: 0, host: '127.0.0.1' }))
+  const url = new URL(await urlOf(prices))
   const socket = connect(Number(url.port), url.hostname)
   await once(socket, 'connect')
   const closed = once(socket, 'close')

@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, listen, rawGet, until } from '../fixtures/app.js'
+import { buildApp, until } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
 
 const FRAME = 64 * 1024
 
@@ -13,7 +14,7 @@ t.test('a client that stops reading holds the generator still, with the server b
     raw = reply.raw
     return reply.sse(async function * () { for (;;) { pulled++; yield 'x'.repeat(FRAME) } })
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   response.pause()
   let last = -1
@@ -37,7 +38,7 @@ t.test('when the client reads again, the stream resumes and every value arrives 
   app.get('/events', (_request, reply) => reply.sse(async function * () {
     for (let i = 0; i < COUNT; i++) { pulled++; yield `${i} ${'x'.repeat(FRAME)}` }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/events')
   response.pause()
   let last = -1

@@ -1,7 +1,7 @@
 import t from 'tap'
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
 import { buildApp } from '../fixtures/app.js'
+import { urlOf } from '../fixtures/http.js'
 
 for (const retry of [1000, undefined]) {
   t.test(`over HTTP/2 the stream has no connection header and the frames are the same (retry ${retry})`, async t => {
@@ -11,8 +11,7 @@ for (const retry of [1000, undefined]) {
     t.teardown(() => { process.removeListener('warning', onWarning) })
     const { app } = await buildApp(t, retry === undefined ? {} : { retry }, { http2: true } as never)
     app.get('/events', (_request, reply) => reply.sse([{ id: 1, data: 'a' }, 'b']))
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const client = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+    const client = http2.connect(await urlOf(app))
     t.teardown(() => { client.close() })
     const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
     const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, listen, logsOf, rawGet, signal, until } from '../fixtures/app.js'
+import { buildApp, logsOf, signal, until } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
 
 // "The moment the client leaves": every way a generator can be waiting when that happens.
 const FINALIZE_WITHIN_MS = 100
@@ -21,7 +22,7 @@ t.test('client leaves while the generator awaits a long timer with the signal: f
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   await firstSent.promise
@@ -44,7 +45,7 @@ t.test('client leaves while the plugin waits for drain on a full socket: the wai
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   response.pause() // a client that stops reading
   await until(() => pulled > 0)
@@ -74,7 +75,7 @@ t.test('client leaves while the generator is parked at a yield between events: f
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   await tick.promise
@@ -92,7 +93,7 @@ t.test('client leaves: Fastify runs onRequestAbort hooks, and the end is logged 
     yield 'x'
     await sleep(60_000, undefined, { signal })
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -149,7 +150,7 @@ t.test('a generator whose finally throws while being closed is logged as a warni
       throw new Error('cleanup failed')
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -173,7 +174,7 @@ t.test('a source ignoring its signal is closed with return() once it yields agai
       finalized.resolve()
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -193,7 +194,7 @@ t.test('app.close() ends every open stream, finalizes its generator, spreads ret
       finalized++
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const clients = await Promise.all(Array.from({ length: 5 }, () => rawGet(base + '/events')))
   const bodies = clients.map(({ response }) => new Promise<string>(resolve => {
     let body = ''
@@ -221,7 +222,7 @@ t.test('app.close() does not wait for a generator that ignores its signal longer
     yield 'x'
     await sleep(5000) // ignores the signal
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/stuck')
   await new Promise(resolve => response.once('data', resolve))
   const start = performance.now()
@@ -240,7 +241,7 @@ t.test('heartbeats: a comment line after each idle interval, none while events f
   app.get('/busy', (_request, reply) => reply.sse(async function * ({ signal }) {
     for (let i = 0; i < 12; i++) { yield i; await sleep(10, undefined, { signal }) }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const timers = (): number => process.getActiveResourcesInfo().filter(resource => resource === 'Timeout').length
   const before = timers()
   const read = async (path: string): Promise<string> => {
@@ -267,7 +268,7 @@ t.test('heartbeat: false sends none', async t => {
     await sleep(50)
     yield 'b'
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/idle')
   let body = ''
   response.on('data', chunk => { body += chunk })

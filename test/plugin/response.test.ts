@@ -1,6 +1,7 @@
 import t from 'tap'
 import cors from '@fastify/cors'
-import { buildApp, listen, rawGet } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
 
 t.test('streams a finite source through inject with the SSE headers', async t => {
   const { app } = await buildApp(t)
@@ -221,7 +222,7 @@ t.test('over real HTTP the headers arrive before the first event', async t => {
   let release!: () => void
   const gate = new Promise<void>(resolve => { release = resolve })
   app.get('/events', { sse: true }, async function * () { await gate; yield 'late' })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   t.equal(response.statusCode, 200, 'headers came while the source had yielded nothing')
   t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
