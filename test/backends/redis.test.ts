@@ -6,10 +6,11 @@ import Fastify from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import ssePlugin, { GAP_EVENT, type ChannelMessage } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, logsOf, until } from '../fixtures/app.js'
-import { urlOf } from '../fixtures/http.js'
+import { buildApp, logsOf } from '../fixtures/app.js'
 import { channelRoute as route, publishMany, read } from '../fixtures/channels.js'
+import { urlOf } from '../fixtures/http.js'
 import { ownRedis, REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
+import { until } from '../fixtures/wait.js'
 import { channelContract } from './contract.js'
 
 // The channel contract through Redis (each test under a key prefix of its own), then what only Redis

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { kAdopt, kResume, type StreamSink } from '../../lib/source.js'
-import { buildApp, logsOf, until } from '../fixtures/app.js'
+import { buildApp, logsOf } from '../fixtures/app.js'
+import { until } from '../fixtures/wait.js'
 
 /**
  * A source that hands values to the stream instead of being pulled (the protocol channel

@@ -1,8 +1,9 @@
 import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { until } from '../fixtures/wait.js'
 
 const FRAME = 64 * 1024
 

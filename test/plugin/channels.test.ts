@@ -2,9 +2,10 @@ import t from 'tap'
 import { EventSource } from 'eventsource'
 import { GAP_EVENT } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
 import { channelRoute as route, publishMany } from '../fixtures/channels.js'
+import { until } from '../fixtures/wait.js'
 
 // Channels over real HTTP, in memory (the default): the one-line route, many clients, EventSource.
 

@@ -1,15 +1,16 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, logsOf, signal, until } from '../fixtures/app.js'
+import { buildApp, logsOf } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { deferred, until } from '../fixtures/wait.js'
 
 // "The moment the client leaves": every way a generator can be waiting when that happens.
 const FINALIZE_WITHIN_MS = 100
 
 t.test('client leaves while the generator awaits a long timer with the signal: finally runs at once', async t => {
   const { app } = await buildApp(t)
-  const firstSent = signal()
-  const finalized = signal<number>()
+  const firstSent = deferred()
+  const finalized = deferred<number>()
   let aborted = false
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     signal.addEventListener('abort', () => { aborted = true })
@@ -35,7 +36,7 @@ t.test('client leaves while the generator awaits a long timer with the signal: f
 
 t.test('client leaves while the plugin waits for drain on a full socket: the wait ends and finally runs', async t => {
   const { app } = await buildApp(t)
-  const finalized = signal<number>()
+  const finalized = deferred<number>()
   let pulled = 0
   const big = 'x'.repeat(64 * 1024)
   app.get('/events', (_request, reply) => reply.sse(async function * () {
@@ -62,8 +63,8 @@ t.test('client leaves while the plugin waits for drain on a full socket: the wai
 
 t.test('client leaves while the generator is parked at a yield between events: finally runs at once', async t => {
   const { app } = await buildApp(t)
-  const finalized = signal<number>()
-  const tick = signal()
+  const finalized = deferred<number>()
+  const tick = deferred()
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     try {
       for (let i = 0; ; i++) {
@@ -87,7 +88,7 @@ t.test('client leaves while the generator is parked at a yield between events: f
 
 t.test('client leaves: Fastify runs onRequestAbort hooks, and the end is logged as client-gone', async t => {
   const { app, logs } = await buildApp(t)
-  const aborted = signal()
+  const aborted = deferred()
   app.addHook('onRequestAbort', async function (_request) { aborted.resolve() })
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     yield 'x'
@@ -161,7 +162,7 @@ t.test('a generator whose finally throws while being closed is logged as a warni
 
 t.test('a source ignoring its signal is closed with return() once it yields again', async t => {
   const { app, logs } = await buildApp(t)
-  const finalized = signal()
+  const finalized = deferred()
   let yieldedAfterLeaving = false
   app.get('/events', (_request, reply) => reply.sse(async function * () {
     try {

@@ -2,6 +2,7 @@ import t from 'tap'
 import cors from '@fastify/cors'
 import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { deferred } from '../fixtures/wait.js'
 
 t.test('streams a finite source through inject with the SSE headers', async t => {
   const { app } = await buildApp(t)
@@ -219,14 +220,13 @@ t.test('onResponse hooks run when the server ends the stream', async t => {
 
 t.test('over real HTTP the headers arrive before the first event', async t => {
   const { app } = await buildApp(t)
-  let release!: () => void
-  const gate = new Promise<void>(resolve => { release = resolve })
-  app.get('/events', { sse: true }, async function * () { await gate; yield 'late' })
+  const gate = deferred()
+  app.get('/events', { sse: true }, async function * () { await gate.promise; yield 'late' })
   const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   t.equal(response.statusCode, 200, 'headers came while the source had yielded nothing')
   t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
-  release()
+  gate.resolve()
   const chunk = await new Promise<string>(resolve => response.once('data', data => resolve(String(data))))
   t.equal(chunk, 'data: late\n\n')
   request.destroy()
