@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
 import { build, shutdown } from '../../examples/server.js'
 import { urlOf } from '../fixtures/http.js'
+import { until } from '../fixtures/wait.js'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
 
@@ -108,7 +109,7 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     t.pass('every stream shows reconnecting once the server is gone')
     await page.screenshot({ path: new URL('dashboard-reconnecting.png', ARTIFACTS).pathname, fullPage: true })
 
-    while (stopped.server.listening) await new Promise(resolve => setTimeout(resolve, 10))
+    await until(() => !stopped.server.listening, 15_000, 'the stopped server to free its port')
     app = await demo()
     await app.listen({ port, host: '127.0.0.1' })
     await closing
