@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
 import { build, shutdown } from '../../examples/server.js'
 import { urlOf } from '../fixtures/http.js'
+import { requireService } from '../fixtures/services.js'
 import { until } from '../fixtures/wait.js'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
@@ -40,15 +41,9 @@ const prices = (page: Page) => page.$$eval('#ticker tr', rows => rows.map(row =>
   (row as HTMLTableRowElement).cells[0]?.textContent, (row as HTMLTableRowElement).cells[1]?.textContent
 ]))
 
-const missing = !existsSync(CHROMIUM)
-if (missing) {
-  const notice = `\n!!! ${CHROMIUM} is missing: the dashboard browser test cannot run (apt-get install chromium) !!!\n`
-  if (process.env.CI === 'true') t.fail(notice)
-  else console.error(notice)
-}
-
 t.test('the dashboard shows live readings and prices, and its connection state across a server restart',
-  { skip: missing && process.env.CI !== 'true' ? `${CHROMIUM} is missing` : false }, async t => {
+  async t => {
+    if (!requireService(t, 'Chromium', existsSync(CHROMIUM) ? null : `no executable at ${CHROMIUM} (apt-get install chromium)`)) return
     let app = await demo()
     const url = await urlOf(app)
     const port = Number(new URL(url).port)
