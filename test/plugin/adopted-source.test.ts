@@ -1,6 +1,7 @@
 import t from 'tap'
 import { kAdopt, kResume, type StreamSink } from '../../lib/source.js'
-import { buildApp, logsOf } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { logsOf } from '../fixtures/logs.js'
 import { until } from '../fixtures/wait.js'
 
 /**

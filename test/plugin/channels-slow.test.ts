@@ -2,8 +2,9 @@ import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, logsOf } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
 import { until } from '../fixtures/wait.js'
 
 // A real client that stops reading: the plugin must neither buffer for it without bound nor let it

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, logsOf } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
 import { deferred, until } from '../fixtures/wait.js'
 
 // "The moment the client leaves": every way a generator can be waiting when that happens.

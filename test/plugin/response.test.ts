@@ -2,6 +2,7 @@ import t from 'tap'
 import cors from '@fastify/cors'
 import { buildApp } from '../fixtures/app.js'
 import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
 import { deferred } from '../fixtures/wait.js'
 
 t.test('streams a finite source through inject with the SSE headers', async t => {
@@ -246,7 +247,7 @@ t.test('reply.sse() never rejects: a dropped generator whose finally throws is l
   })
   t.equal((await app.inject({ url: '/events', headers: { accept: 'application/json' } })).statusCode, 406)
   t.equal(settled, 'resolved')
-  t.match(logs.filter(line => line.msg === 'sse source threw while being closed'), [{ level: 40, err: { message: 'cleanup failed' } }])
+  t.match(logsOf(logs, 'sse source threw while being closed'), [{ level: 40, err: { message: 'cleanup failed' } }])
 })
 
 t.test("Fastify's own register options (prefix, logLevel) are accepted alongside the plugin's", async t => {
