@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../fixtures/app.js'
-import { rawGet, urlOf } from '../fixtures/http.js'
+import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { until } from '../fixtures/wait.js'
 
 const FRAME = 64 * 1024
@@ -45,11 +45,7 @@ t.test('when the client reads again, the stream resumes and every value arrives 
   let last = -1
   await until(() => { const still = pulled === last; last = pulled; return still }, 5000, 'the generator to stop')
   t.ok(pulled < COUNT, `paused at ${pulled} of ${COUNT} values`)
-  let body = ''
-  response.setEncoding('utf8')
-  response.on('data', chunk => { body += chunk })
-  response.resume()
-  await new Promise(resolve => response.on('end', resolve))
+  const body = await bodyOf(response)
   const seen = [...body.matchAll(/^data: (\d+) /gm)].map(match => Number(match[1]))
   t.same(seen, Array.from({ length: COUNT }, (_, i) => i))
 })

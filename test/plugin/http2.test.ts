@@ -1,7 +1,7 @@
 import t from 'tap'
 import http2 from 'node:http2'
 import { buildApp } from '../fixtures/app.js'
-import { urlOf } from '../fixtures/http.js'
+import { bodyOf, urlOf } from '../fixtures/http.js'
 
 for (const retry of [1000, undefined]) {
   t.test(`over HTTP/2 the stream has no connection header and the frames are the same (retry ${retry})`, async t => {
@@ -15,10 +15,7 @@ for (const retry of [1000, undefined]) {
     t.teardown(() => { client.close() })
     const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
     const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))
-    let body = ''
-    stream.setEncoding('utf8')
-    stream.on('data', chunk => { body += chunk })
-    await new Promise(resolve => stream.on('end', resolve))
+    const body = await bodyOf(stream)
     t.equal(headers[':status'], 200)
     t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
     t.equal(headers.connection, undefined)

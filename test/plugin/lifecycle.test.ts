@@ -1,7 +1,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../fixtures/app.js'
-import { rawGet, urlOf } from '../fixtures/http.js'
+import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
 import { deferred, until } from '../fixtures/wait.js'
 
@@ -198,11 +198,7 @@ t.test('app.close() ends every open stream, finalizes its generator, spreads ret
   }))
   const base = await urlOf(app)
   const clients = await Promise.all(Array.from({ length: 5 }, () => rawGet(base + '/events')))
-  const bodies = clients.map(({ response }) => new Promise<string>(resolve => {
-    let body = ''
-    response.on('data', chunk => { body += chunk })
-    response.on('end', () => resolve(body))
-  }))
+  const bodies = clients.map(({ response }) => bodyOf(response))
   await until(() => app.sse.streams === 5)
   const start = performance.now()
   await app.close()
@@ -272,10 +268,7 @@ t.test('heartbeat: false sends none', async t => {
   }))
   const base = await urlOf(app)
   const { response } = await rawGet(base + '/idle')
-  let body = ''
-  response.on('data', chunk => { body += chunk })
-  await new Promise(resolve => response.on('end', resolve))
-  t.equal(body, 'data: a\n\ndata: b\n\n')
+  t.equal(await bodyOf(response), 'data: a\n\ndata: b\n\n')
 })
 
 t.test('one log line per stream end, with duration, events, bytes and reason; nothing per event', async t => {
