@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify'
 import { compareIds } from '../../lib/channels/backend.js'
 import { GAP_EVENT, type SsePluginOptions } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { logsOf, until, type LogLine } from '../fixtures/app.js'
 import { publishMany, read } from '../fixtures/channels.js'
+import { logsOf, type LogLine } from '../fixtures/logs.js'
+import { until } from '../fixtures/wait.js'
 
 // The specification every channel backend meets, run once per backend (memory.test.ts, redis.test.ts)
 // with a builder that registers the plugin on a new app with that backend. Not a test file itself.

@@ -6,9 +6,12 @@ import Fastify from 'fastify'
 import { Redis, type RedisOptions } from 'ioredis'
 import ssePlugin, { GAP_EVENT, type ChannelMessage } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, listen, logsOf, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { channelRoute as route, publishMany, read } from '../fixtures/channels.js'
+import { urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
 import { ownRedis, REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
+import { until } from '../fixtures/wait.js'
 import { channelContract } from './contract.js'
 
 // The channel contract through Redis (each test under a key prefix of its own), then what only Redis
@@ -65,7 +68,7 @@ if (await redisAvailable(t)) {
     const { app: b } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix, retry: 20 })
     const repliesOfA = route(a, 'news')
     route(b, 'news')
-    const servers = [await listen(a), await listen(b)]
+    const servers = [await urlOf(a), await urlOf(b)]
     // A load balancer: the first connection goes to A, every later one to B.
     const targets: string[] = []
     const lastEventIds: Array<string | null> = []

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/basic.js'
-import { closeApp } from '../fixtures/examples.js'
+import { closeApp } from '../fixtures/http.js'
 
 t.test('sends Event 0 to Event 4, one per interval, then ends the stream', async t => {
   const app = await build({ intervalMs: 20 })

@@ -4,6 +4,9 @@ import { mkdir } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
 import { build, shutdown } from '../../examples/server.js'
+import { urlOf } from '../fixtures/http.js'
+import { requireService } from '../fixtures/services.js'
+import { until } from '../fixtures/wait.js'
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core (never a download).
 
@@ -38,17 +41,11 @@ const prices = (page: Page) => page.$$eval('#ticker tr', rows => rows.map(row =>
   (row as HTMLTableRowElement).cells[0]?.textContent, (row as HTMLTableRowElement).cells[1]?.textContent
 ]))
 
-const missing = !existsSync(CHROMIUM)
-if (missing) {
-  const notice = `\n!!! ${CHROMIUM} is missing: the dashboard browser test cannot run (apt-get install chromium) !!!\n`
-  if (process.env.CI === 'true') t.fail(notice)
-  else console.error(notice)
-}
-
 t.test('the dashboard shows live readings and prices, and its connection state across a server restart',
-  { skip: missing && process.env.CI !== 'true' ? `${CHROMIUM} is missing` : false }, async t => {
+  async t => {
+    if (!requireService(t, 'Chromium', existsSync(CHROMIUM) ? null : `no executable at ${CHROMIUM} (apt-get install chromium)`)) return
     let app = await demo()
-    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    const url = await urlOf(app)
     const port = Number(new URL(url).port)
     t.teardown(() => shutdown(app))
 
@@ -107,7 +104,7 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     t.pass('every stream shows reconnecting once the server is gone')
     await page.screenshot({ path: new URL('dashboard-reconnecting.png', ARTIFACTS).pathname, fullPage: true })
 
-    while (stopped.server.listening) await new Promise(resolve => setTimeout(resolve, 10))
+    await until(() => !stopped.server.listening, 15_000, 'the stopped server to free its port')
     app = await demo()
     await app.listen({ port, host: '127.0.0.1' })
     await closing

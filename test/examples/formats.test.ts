@@ -1,7 +1,8 @@
 import t from 'tap'
 import { EventSource } from 'eventsource'
 import { build } from '../../examples/formats.js'
-import { closeApp, nextEvents, urlOf } from '../fixtures/examples.js'
+import { nextEvents } from '../fixtures/examples.js'
+import { closeApp, urlOf } from '../fixtures/http.js'
 
 t.test('writes a comment and a retry line, then update events with ids carrying the time', async t => {
   const app = await build({ intervalMs: 5 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { EventSource } from 'eventsource'
 import { build } from '../../examples/headers.js'
-import { closeApp, firstOutcome, nextEvents, urlOf } from '../fixtures/examples.js'
+import { firstOutcome, nextEvents } from '../fixtures/examples.js'
+import { closeApp, urlOf } from '../fixtures/http.js'
 
 t.test('the stream goes out with the event-stream headers, keeping headers the route set', async t => {
   const app = await build({ intervalMs: 0 })

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from '../../examples/resume.js'
-import { closeApp, EXIT_WITH_PARENT, urlOf } from '../fixtures/examples.js'
+import { EXIT_WITH_PARENT } from '../fixtures/examples.js'
+import { closeApp, urlOf } from '../fixtures/http.js'
 
 const run = promisify(execFile)
 

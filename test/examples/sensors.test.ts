@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { openStream } from '../../lib/testing.js'
 import { build, humidity, readings, temperature } from '../../examples/sensors.js'
-import { closeApp, logCollector } from '../fixtures/examples.js'
+import { closeApp } from '../fixtures/http.js'
+import { collectLogs, logsOf } from '../fixtures/logs.js'
 
 function checkReading (t: Test, data: string): void {
   const reading = JSON.parse(data)
@@ -32,8 +33,8 @@ t.test('each combined reading waits for the slower sensor, as gather/anext does'
 })
 
 t.test('a client that leaves stops both sensors at once: every finally runs', async t => {
-  const log = logCollector()
-  const app = await build({ temperatureIntervalMs: 60_000, humidityIntervalMs: 60_000, logger: { stream: log } })
+  const log = collectLogs()
+  const app = await build({ temperatureIntervalMs: 60_000, humidityIntervalMs: 60_000, logger: { stream: log.stream } })
   t.teardown(() => closeApp(app))
   const stream = await openStream(app, '/events')
   const [first] = await stream.take(1)
@@ -41,9 +42,9 @@ t.test('a client that leaves stops both sensors at once: every finally runs', as
   const started = performance.now()
   await stream.close()
   t.ok(performance.now() - started < 5000, 'long before the 60 s sleeps would have ended')
-  const stopped = log.lines.filter(line => line.msg === 'sensor stopped').map(line => line.sensor)
+  const stopped = logsOf(log.lines, 'sensor stopped').map(line => line.sensor)
   t.same(stopped.sort(), ['humidity', 'temperature'])
-  const ended = log.lines.find(line => line.msg === 'sse stream ended')
+  const [ended] = logsOf(log.lines, 'sse stream ended')
   t.equal(ended?.reason, 'client-gone')
 })
 

@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/server.js'
 import { EventSource } from 'eventsource'
-import { closeApp, EXIT_WITH_PARENT, nextEvents } from '../fixtures/examples.js'
+import { EXIT_WITH_PARENT, nextEvents } from '../fixtures/examples.js'
+import { closeApp } from '../fixtures/http.js'
 import { REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
 
 const fast = {

@@ -6,7 +6,9 @@ import { EventSource } from 'eventsource'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/stocks/index.js'
 import { buildPriceServer } from '../../examples/stocks/price-server.js'
-import { closeApp, nextEvents, urlOf } from '../fixtures/examples.js'
+import { nextEvents } from '../fixtures/examples.js'
+import { closeApp, urlOf } from '../fixtures/http.js'
+import { until } from '../fixtures/wait.js'
 
 t.test('the price server answers a price per known symbol, moving a little each time', async t => {
   const prices = await buildPriceServer({ prices: { AAPL: 100 } })
@@ -26,7 +28,7 @@ t.test('the price server can be told to fail a share of requests', async t => {
 
 t.test('the price server closes at once, even with a connection that never sent a request', async t => {
   const prices = await buildPriceServer()
-  const url = new URL(await prices.listen({ port: 0, host: '127.0.0.1' }))
+  const url = new URL(await urlOf(prices))
   const socket = connect(Number(url.port), url.hostname)
   await once(socket, 'connect')
   const closed = once(socket, 'close')
@@ -86,8 +88,7 @@ t.test('a client that leaves aborts the fetches still in flight, all of them', a
   await api.receivedAtLeast(3)
   t.same(api.state.received.sort(), ['AAPL', 'GOOGL', 'MSFT'], 'the three fetches were in flight at once')
   await stream.close()
-  const deadline = Date.now() + 5000
-  while (api.state.closedUnanswered < 3 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+  await until(() => api.state.closedUnanswered >= 3, 5000, 'the waiting requests to be cancelled')
   t.equal(api.state.closedUnanswered, 3, 'each waiting request was cancelled, long before its 60 s timeout')
   t.equal(stream.events.length, 0)
 })

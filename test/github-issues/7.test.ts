@@ -4,7 +4,10 @@ import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, listen, logsOf, rawGet, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
+import { until } from '../fixtures/wait.js'
 import { forceGc } from '../fixtures/gc.js'
 
 // Issue 7: every started source is finalized, on every path. One case per hole the review found;
@@ -47,7 +50,7 @@ t.test('1. clients that leave during an async preHandler leave no stream and no 
   app.get('/events', {
     preHandler: async () => { await sleep(200) }
   }, (_request, reply) => { handled++; return reply.sse(gen.source()) })
-  const base = await listen(app)
+  const base = await urlOf(app)
   await leaveEarly(base + '/events', 5, 50)
   await until(() => handled === 5, 5000, 'the five handlers to run')
   await until(() => app.sse.streams === 0 && gen.finalized === gen.starts, 2000, 'every stream to end')
@@ -69,7 +72,7 @@ t.test('1. a client that leaves while an async handler awaits before reply.sse()
     handled++
     return gen.source()
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   await Promise.all([leaveEarly(base + '/reply', 3, 30), leaveEarly(base + '/marked', 3, 30)])
   await until(() => handled === 6, 5000, 'the six handlers to run')
   await until(() => app.sse.streams === 0 && gen.finalized === gen.starts, 2000, 'every stream to end')
@@ -149,7 +152,7 @@ t.test('3. a stream that starts after app.close() began is ended at once, with a
     await sleep(200)
     return reply.sse(gen.source())
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   let closing: Promise<void> | undefined
   const client = await new Promise<{ body: Promise<string>, status: number }>((resolve, reject) => {
     http.get(base + '/events', { agent: false }, response => {
@@ -195,7 +198,7 @@ t.test('5. a header Node refuses fails the request with a clear error instead of
     done.then(() => { settled = true }, () => { settled = true })
     return done
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/events')
   let body = ''
   response.setEncoding('utf8')
@@ -228,7 +231,7 @@ t.test('7. a channel subscriber ended as too slow is logged with its own reason'
   const { app, logs } = await buildApp(t, { maxSubscriberQueue: 5, heartbeat: false })
   const channel = app.sse.channel('feed')
   app.get('/feed', (_request, reply) => reply.sse(channel.subscribe()))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const slow = await rawGet(base + '/feed')
   slow.response.pause()
   await until(() => channel.size === 1)
@@ -264,7 +267,7 @@ t.test('8. a Last-Event-ID sent as UTF-8 bytes is read as UTF-8', async t => {
   const { app } = await buildApp(t)
   const seen: Array<string | undefined> = []
   app.get('/events', (request, reply) => { seen.push(request.lastEventId); return reply.sse(['x']) })
-  const base = await listen(app)
+  const base = await urlOf(app)
   for (const id of ['Zürich-7', '東京-8', 'plain-9']) {
     const { response } = await rawGet(base + '/events', { 'last-event-id': Buffer.from(id, 'utf8').toString('latin1') })
     response.resume()
@@ -316,7 +319,7 @@ t.test('a { sse: true } handler reads the stream context from reply.sseContext: 
     sameContext = reply.sseContext.signal === signal
     return gen.source()
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const request = http.get(base + '/events', { agent: false, headers: { 'last-event-id': '41' } })
   request.on('error', () => {})
   await sleep(50)
@@ -336,7 +339,7 @@ t.test('a response Node refuses to start anyway is cut, not left hanging, and th
     reply.raw.writeHead = () => { throw new Error('refused by Node') }
     return reply.sse(gen.source())
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const outcome = await new Promise<string>(resolve => {
     http.get(base + '/events', { agent: false }, () => resolve('a response')).on('error', err => resolve(err.message))
   })
@@ -349,7 +352,7 @@ t.test('a response Node refuses to start anyway is cut, not left hanging, and th
 t.test('app.close() cuts a response whose client stopped reading instead of waiting for it', async t => {
   const { app } = await buildApp(t, { heartbeat: false })
   app.get('/events', (_request, reply) => reply.sse(async function * () { for (;;) yield BIG }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/events')
   response.pause()
   await sleep(100)

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { kAdopt, kResume, type StreamSink } from '../../lib/adoption.js'
-import { buildApp, logsOf, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { logsOf } from '../fixtures/logs.js'
+import { until } from '../fixtures/wait.js'
 
 /**
  * A source that hands values to the stream instead of being pulled (the protocol channel

@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, listen, rawGet, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
+import { until } from '../fixtures/wait.js'
 
 const FRAME = 64 * 1024
 
@@ -13,7 +15,7 @@ t.test('a client that stops reading holds the generator still, with the server b
     raw = reply.raw
     return reply.sse(async function * () { for (;;) { pulled++; yield 'x'.repeat(FRAME) } })
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   response.pause()
   let last = -1
@@ -37,17 +39,13 @@ t.test('when the client reads again, the stream resumes and every value arrives 
   app.get('/events', (_request, reply) => reply.sse(async function * () {
     for (let i = 0; i < COUNT; i++) { pulled++; yield `${i} ${'x'.repeat(FRAME)}` }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/events')
   response.pause()
   let last = -1
   await until(() => { const still = pulled === last; last = pulled; return still }, 5000, 'the generator to stop')
   t.ok(pulled < COUNT, `paused at ${pulled} of ${COUNT} values`)
-  let body = ''
-  response.setEncoding('utf8')
-  response.on('data', chunk => { body += chunk })
-  response.resume()
-  await new Promise(resolve => response.on('end', resolve))
+  const body = await bodyOf(response)
   const seen = [...body.matchAll(/^data: (\d+) /gm)].map(match => Number(match[1]))
   t.same(seen, Array.from({ length: COUNT }, (_, i) => i))
 })

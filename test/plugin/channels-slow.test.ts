@@ -2,7 +2,10 @@ import t from 'tap'
 import type { FastifyReply } from 'fastify'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, listen, logsOf, rawGet, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
+import { until } from '../fixtures/wait.js'
 
 // A real client that stops reading: the plugin must neither buffer for it without bound nor let it
 // delay anyone else, and it must get back everything it missed when it reconnects.
@@ -18,7 +21,7 @@ t.test('a client that stops reading is ended past maxSubscriberQueue, never dela
     replies.push(reply)
     return reply.sse(({ lastEventId, signal }) => channel.subscribe({ lastEventId, signal }))
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const slow = await rawGet(base + '/feed')
   slow.response.pause()
   const fast = await Promise.all([1, 2, 3].map(() => openStream(app, '/feed')))
@@ -69,7 +72,7 @@ t.test('a client that stops reading only briefly is not ended', async t => {
   const { app, logs } = await buildApp(t, { maxSubscriberQueue: 50, heartbeat: false })
   const channel = app.sse.channel('feed')
   app.get('/feed', (_request, reply) => reply.sse(({ signal }) => channel.subscribe({ signal })))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const client = await rawGet(base + '/feed')
   const events: EventSourceMessage[] = []
   const parser = createParser({ onEvent: event => { events.push(event) } })

@@ -2,8 +2,10 @@ import t from 'tap'
 import { EventSource } from 'eventsource'
 import { GAP_EVENT } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
-import { buildApp, listen, rawGet, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
 import { channelRoute as route, publishMany } from '../fixtures/channels.js'
+import { until } from '../fixtures/wait.js'
 
 // Channels over real HTTP, in memory (the default): the one-line route, many clients, EventSource.
 
@@ -36,7 +38,7 @@ t.test('1,000 subscribers on real HTTP connections receive all of 100 events, in
 t.test('every stream writes the same bytes for an event', async t => {
   const { app } = await buildApp(t, { heartbeat: false })
   route(app, 'bytes')
-  const base = await listen(app)
+  const base = await urlOf(app)
   const clients = await Promise.all([1, 2, 3].map(() => rawGet(base + '/bytes')))
   const bodies = clients.map(() => '')
   clients.forEach(({ response }, i) => {
@@ -53,7 +55,7 @@ t.test(`an EventSource that loses its connection resumes with Last-Event-ID; pas
   const { app } = await buildApp(t, { history: 3, retry: 20 })
   const replies = route(app, 'news')
   const channel = app.sse.channel('news')
-  const source = new EventSource(await listen(app) + '/news')
+  const source = new EventSource(await urlOf(app) + '/news')
   t.teardown(() => source.close())
   const messages: string[] = []
   const gaps: Array<{ lastEventId: string, data: string }> = []

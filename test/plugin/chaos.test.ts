@@ -6,9 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Channel, SseContext } from '../../lib/index.js'
 import { kStreams, type StreamRegistry } from '../../lib/streams.js'
-import { buildApp, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
 import { forceGc } from '../fixtures/gc.js'
 import { seeded } from '../fixtures/random.js'
+import { until } from '../fixtures/wait.js'
 
 // The promise users pick this plugin for, tried the way production breaks it: thousands of streams,
 // each client leaving at a random moment of its stream's life (before the handler runs, during an

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { EventSource } from 'eventsource'
-import { buildApp, listen } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { urlOf } from '../fixtures/http.js'
 
 t.test('a real EventSource client receives messages, named events and ids, and resumes after a reconnect', async t => {
   const { app } = await buildApp(t, { retry: 20 })
@@ -11,7 +12,7 @@ t.test('a real EventSource client receives messages, named events and ids, and r
     const start = request.lastEventId === undefined ? 0 : Number(request.lastEventId) + 1
     for (let i = start; i < start + 3; i++) yield { id: i, event: i % 2 === 0 ? 'even' : 'odd', data: { i } }
   })
-  const base = await listen(app)
+  const base = await urlOf(app)
   const source = new EventSource(base + '/counter')
   t.teardown(() => { source.close() })
   const received: Array<{ type: string, id: string, data: unknown }> = []
@@ -34,7 +35,7 @@ t.test('a real EventSource client sees a multi-line, unicode, empty and leading-
   const { app } = await buildApp(t)
   const payloads = ['line 1\nline 2\r\nline 3\rline 4', 'héllo 👋', '', ' leading space', 'trailing\n']
   app.get('/data', (_request, reply) => reply.sse(payloads))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const source = new EventSource(base + '/data')
   t.teardown(() => { source.close() })
   const received: string[] = []

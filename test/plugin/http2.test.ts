@@ -1,7 +1,7 @@
 import t from 'tap'
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
 import { buildApp } from '../fixtures/app.js'
+import { bodyOf, urlOf } from '../fixtures/http.js'
 
 for (const retry of [1000, undefined]) {
   t.test(`over HTTP/2 the stream has no connection header and the frames are the same (retry ${retry})`, async t => {
@@ -11,15 +11,11 @@ for (const retry of [1000, undefined]) {
     t.teardown(() => { process.removeListener('warning', onWarning) })
     const { app } = await buildApp(t, retry === undefined ? {} : { retry }, { http2: true } as never)
     app.get('/events', (_request, reply) => reply.sse([{ id: 1, data: 'a' }, 'b']))
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const client = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+    const client = http2.connect(await urlOf(app))
     t.teardown(() => { client.close() })
     const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
     const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))
-    let body = ''
-    stream.setEncoding('utf8')
-    stream.on('data', chunk => { body += chunk })
-    await new Promise(resolve => stream.on('end', resolve))
+    const body = await bodyOf(stream)
     t.equal(headers[':status'], 200)
     t.equal(headers['content-type'], 'text/event-stream; charset=utf-8')
     t.equal(headers.connection, undefined)
@@ -34,15 +30,11 @@ t.test('over HTTP/2 connection-specific headers a route set are left out, as HTT
     reply.header('keep-alive', 'timeout=5').header('x-kept', 'yes')
     return reply.sse(['a'])
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const client = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  const client = http2.connect(await urlOf(app))
   t.teardown(() => { client.close() })
   const stream = client.request({ ':path': '/events', accept: 'text/event-stream' })
   const headers = await new Promise<http2.IncomingHttpHeaders>(resolve => stream.on('response', resolve))
-  let body = ''
-  stream.setEncoding('utf8')
-  stream.on('data', chunk => { body += chunk })
-  await new Promise(resolve => stream.on('end', resolve))
+  const body = await bodyOf(stream)
   t.equal(headers['keep-alive'], undefined)
   t.equal(headers['x-kept'], 'yes')
   t.equal(body, 'data: a\n\n')

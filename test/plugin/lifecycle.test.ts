@@ -1,14 +1,17 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildApp, listen, logsOf, rawGet, signal, until } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
+import { deferred, until } from '../fixtures/wait.js'
 
 // "The moment the client leaves": every way a generator can be waiting when that happens.
 const FINALIZE_WITHIN_MS = 100
 
 t.test('client leaves while the generator awaits a long timer with the signal: finally runs at once', async t => {
   const { app } = await buildApp(t)
-  const firstSent = signal()
-  const finalized = signal<number>()
+  const firstSent = deferred()
+  const finalized = deferred<number>()
   let aborted = false
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     signal.addEventListener('abort', () => { aborted = true })
@@ -21,7 +24,7 @@ t.test('client leaves while the generator awaits a long timer with the signal: f
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   await firstSent.promise
@@ -34,7 +37,7 @@ t.test('client leaves while the generator awaits a long timer with the signal: f
 
 t.test('client leaves while the plugin waits for drain on a full socket: the wait ends and finally runs', async t => {
   const { app } = await buildApp(t)
-  const finalized = signal<number>()
+  const finalized = deferred<number>()
   let pulled = 0
   const big = 'x'.repeat(64 * 1024)
   app.get('/events', (_request, reply) => reply.sse(async function * () {
@@ -44,7 +47,7 @@ t.test('client leaves while the plugin waits for drain on a full socket: the wai
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   response.pause() // a client that stops reading
   await until(() => pulled > 0)
@@ -61,8 +64,8 @@ t.test('client leaves while the plugin waits for drain on a full socket: the wai
 
 t.test('client leaves while the generator is parked at a yield between events: finally runs at once', async t => {
   const { app } = await buildApp(t)
-  const finalized = signal<number>()
-  const tick = signal()
+  const finalized = deferred<number>()
+  const tick = deferred()
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     try {
       for (let i = 0; ; i++) {
@@ -74,7 +77,7 @@ t.test('client leaves while the generator is parked at a yield between events: f
       finalized.resolve(performance.now())
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   await tick.promise
@@ -86,13 +89,13 @@ t.test('client leaves while the generator is parked at a yield between events: f
 
 t.test('client leaves: Fastify runs onRequestAbort hooks, and the end is logged as client-gone', async t => {
   const { app, logs } = await buildApp(t)
-  const aborted = signal()
+  const aborted = deferred()
   app.addHook('onRequestAbort', async function (_request) { aborted.resolve() })
   app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
     yield 'x'
     await sleep(60_000, undefined, { signal })
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -149,7 +152,7 @@ t.test('a generator whose finally throws while being closed is logged as a warni
       throw new Error('cleanup failed')
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -160,7 +163,7 @@ t.test('a generator whose finally throws while being closed is logged as a warni
 
 t.test('a source ignoring its signal is closed with return() once it yields again', async t => {
   const { app, logs } = await buildApp(t)
-  const finalized = signal()
+  const finalized = deferred()
   let yieldedAfterLeaving = false
   app.get('/events', (_request, reply) => reply.sse(async function * () {
     try {
@@ -173,7 +176,7 @@ t.test('a source ignoring its signal is closed with return() once it yields agai
       finalized.resolve()
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   await new Promise(resolve => response.once('data', resolve))
   request.destroy()
@@ -193,13 +196,9 @@ t.test('app.close() ends every open stream, finalizes its generator, spreads ret
       finalized++
     }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const clients = await Promise.all(Array.from({ length: 5 }, () => rawGet(base + '/events')))
-  const bodies = clients.map(({ response }) => new Promise<string>(resolve => {
-    let body = ''
-    response.on('data', chunk => { body += chunk })
-    response.on('end', () => resolve(body))
-  }))
+  const bodies = clients.map(({ response }) => bodyOf(response))
   await until(() => app.sse.streams === 5)
   const start = performance.now()
   await app.close()
@@ -219,9 +218,9 @@ t.test('app.close() does not wait for a generator that ignores its signal longer
   const { app } = await buildApp(t)
   app.get('/stuck', (_request, reply) => reply.sse(async function * () {
     yield 'x'
-    await sleep(5000) // ignores the signal
+    await sleep(5000, undefined, { ref: false }) // ignores the signal (and does not hold the test process open)
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/stuck')
   await new Promise(resolve => response.once('data', resolve))
   const start = performance.now()
@@ -240,7 +239,7 @@ t.test('heartbeats: a comment line after each idle interval, none while events f
   app.get('/busy', (_request, reply) => reply.sse(async function * ({ signal }) {
     for (let i = 0; i < 12; i++) { yield i; await sleep(10, undefined, { signal }) }
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const timers = (): number => process.getActiveResourcesInfo().filter(resource => resource === 'Timeout').length
   const before = timers()
   const read = async (path: string): Promise<string> => {
@@ -267,12 +266,9 @@ t.test('heartbeat: false sends none', async t => {
     await sleep(50)
     yield 'b'
   }))
-  const base = await listen(app)
+  const base = await urlOf(app)
   const { response } = await rawGet(base + '/idle')
-  let body = ''
-  response.on('data', chunk => { body += chunk })
-  await new Promise(resolve => response.on('end', resolve))
-  t.equal(body, 'data: a\n\ndata: b\n\n')
+  t.equal(await bodyOf(response), 'data: a\n\ndata: b\n\n')
 })
 
 t.test('one log line per stream end, with duration, events, bytes and reason; nothing per event', async t => {

@@ -1,6 +1,9 @@
 import t from 'tap'
 import cors from '@fastify/cors'
-import { buildApp, listen, rawGet } from '../fixtures/app.js'
+import { buildApp } from '../fixtures/app.js'
+import { rawGet, urlOf } from '../fixtures/http.js'
+import { logsOf } from '../fixtures/logs.js'
+import { deferred } from '../fixtures/wait.js'
 
 t.test('streams a finite source through inject with the SSE headers', async t => {
   const { app } = await buildApp(t)
@@ -218,14 +221,13 @@ t.test('onResponse hooks run when the server ends the stream', async t => {
 
 t.test('over real HTTP the headers arrive before the first event', async t => {
   const { app } = await buildApp(t)
-  let release!: () => void
-  const gate = new Promise<void>(resolve => { release = resolve })
-  app.get('/events', { sse: true }, async function * () { await gate; yield 'late' })
-  const base = await listen(app)
+  const gate = deferred()
+  app.get('/events', { sse: true }, async function * () { await gate.promise; yield 'late' })
+  const base = await urlOf(app)
   const { request, response } = await rawGet(base + '/events')
   t.equal(response.statusCode, 200, 'headers came while the source had yielded nothing')
   t.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
-  release()
+  gate.resolve()
   const chunk = await new Promise<string>(resolve => response.once('data', data => resolve(String(data))))
   t.equal(chunk, 'data: late\n\n')
   request.destroy()
@@ -245,7 +247,7 @@ t.test('reply.sse() never rejects: a dropped generator whose finally throws is l
   })
   t.equal((await app.inject({ url: '/events', headers: { accept: 'application/json' } })).statusCode, 406)
   t.equal(settled, 'resolved')
-  t.match(logs.filter(line => line.msg === 'sse source threw while being closed'), [{ level: 40, err: { message: 'cleanup failed' } }])
+  t.match(logsOf(logs, 'sse source threw while being closed'), [{ level: 40, err: { message: 'cleanup failed' } }])
 })
 
 t.test("Fastify's own register options (prefix, logLevel) are accepted alongside the plugin's", async t => {

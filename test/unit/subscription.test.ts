@@ -3,7 +3,7 @@ import { gapMessage, GAP_EVENT, Subscription, type SubscriptionOwner } from '../
 import type { Replay } from '../../lib/channels/backend.js'
 import type { ChannelMessage } from '../../lib/index.js'
 import { kAdopt, kResume, type StreamSink } from '../../lib/adoption.js'
-import { signal } from '../fixtures/app.js'
+import { deferred } from '../fixtures/wait.js'
 
 /** An owner that records what the subscription tells it. */
 function owner (): SubscriptionOwner & { released: Subscription[], slow: Subscription[] } {
@@ -41,7 +41,7 @@ t.test('more than maxQueue waiting messages end it once, reported to the owner; 
 
 t.test('a replay comes first; live messages it already holds, or that repeat it later, are dropped', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  const replay = signal<Replay>()
+  const replay = deferred<Replay>()
   sub.replayFrom(replay.promise, '1-1')
   sub.push(message('1-3'))
   sub.push(message('1-4'))
@@ -89,7 +89,7 @@ t.test(`a gap replays a "${GAP_EVENT}" notice first, with the subscriber's id; l
 
 t.test('a gap notice pushed live is never dropped as already replayed', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  const replay = signal<Replay>()
+  const replay = deferred<Replay>()
   sub.replayFrom(replay.promise, '1-1')
   sub.pushGap(gapMessage('1-1'))
   replay.resolve({ gap: false, messages: [message('1-2')] })
@@ -112,7 +112,7 @@ t.test('a replay that fails ends it: the next pull throws once, then it is done;
 
 t.test('a replay that fails while a pull waits rejects that pull', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  const replay = signal<Replay>()
+  const replay = deferred<Replay>()
   sub.replayFrom(replay.promise.then(() => { throw new Error('lost') }), '1-1')
   const waiting = sub.next()
   replay.resolve({ gap: false, messages: [] })
@@ -122,8 +122,8 @@ t.test('a replay that fails while a pull waits rejects that pull', async t => {
 t.test('a replay that settles after the end is ignored', async t => {
   const o = owner()
   const sub = new Subscription(o, 10, undefined)
-  const replay = signal<Replay>()
-  const failed = signal<Replay>()
+  const replay = deferred<Replay>()
+  const failed = deferred<Replay>()
   sub.replayFrom(replay.promise, '1-1')
   sub.replayFrom(failed.promise.then(() => { throw new Error('late') }), '1-1')
   await sub.return()
@@ -222,7 +222,7 @@ t.test('adopted: it lets go of the signal and its listener, since the stream end
 
 t.test('adopted: a replay is delivered when it arrives, before the live events that waited for it', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  const replay = signal<Replay>()
+  const replay = deferred<Replay>()
   sub.replayFrom(replay.promise, '1-1')
   const stream = sink()
   sub[kAdopt](stream)
