@@ -19,9 +19,11 @@ export const basic: FastifyPluginAsync<BasicOptions> = async function basic (app
   const count = opts.count ?? 5
   const intervalMs = opts.intervalMs ?? 1000
 
-  app.get('/events', { sse: true }, async function * (request) {
+  app.get('/events', { sse: true }, async function * (_request, reply) {
+    // The stream's own signal: it aborts when the client leaves or the server closes.
+    const { signal } = reply.sseContext
     for (let i = 0; i < count; i++) {
-      if (i > 0) await sleep(intervalMs, undefined, { signal: request.signal })
+      if (i > 0) await sleep(intervalMs, undefined, { signal })
       yield `Event ${i}`
     }
   })
