@@ -11,8 +11,9 @@ import ssePlugin from '../../lib/index.js'
 // 20.20+, 22 and 24 answer it 400 "Client Error" (data after Connection: close), Node 20.19 never
 // answers. The heartbeat test in test/plugin/lifecycle.test.ts hung on 20.19.0 this way, and passes
 // on later versions only because a 400 body has no heartbeat in it.
-// The fix, in lib/reply-sse.ts (being rewritten on another branch): set no connection header; Node
-// writes `Connection: keep-alive` itself exactly when it keeps the socket, and `close` otherwise.
+// The fix, in streamHeaders() of lib/reply-sse.ts (not this branch's to edit): drop the line
+// `if (http1) headers.connection = 'keep-alive'`. Node writes `Connection: keep-alive` itself exactly
+// when it keeps the socket, and `Connection: close` otherwise.
 const todo = 'lib/reply-sse.ts must not set connection: keep-alive; Node sets the right one'
 
 const requests = {
