@@ -14,7 +14,9 @@ import ssePlugin from '../../lib/index.js'
 // The fix, in streamHeaders() of lib/reply-sse.ts (not this branch's to edit): drop the line
 // `if (http1) headers.connection = 'keep-alive'`. Node writes `Connection: keep-alive` itself exactly
 // when it keeps the socket, and `Connection: close` otherwise.
-const todo = 'lib/reply-sse.ts must not set connection: keep-alive; Node sets the right one'
+// Until then the assertions that pin it are todo: they run and show their result, without failing
+// the suite (a todo test would not run at all).
+const todo = { todo: 'lib/reply-sse.ts must not set connection: keep-alive; Node sets the right one' }
 
 const requests = {
   'HTTP/1.1 with Connection: close': 'GET /events HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n',
@@ -22,7 +24,7 @@ const requests = {
 }
 
 for (const [what, request] of Object.entries(requests)) {
-  t.test(`a stream answering ${what} says Connection: close and the server closes the socket`, { todo }, async t => {
+  t.test(`a stream answering ${what} says Connection: close and the server closes the socket`, async t => {
     const app = Fastify()
     await app.register(ssePlugin, { heartbeat: false })
     app.get('/events', (_request, reply) => reply.sse(['a']))
@@ -38,8 +40,8 @@ for (const [what, request] of Object.entries(requests)) {
     const closedInTime = await Promise.race([closed, sleep(2000, false, { ref: false })])
     const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase()
     t.match(head, /^http\/1\.[01] 200 /)
-    t.match(head, /\r\nconnection: close(\r\n|$)/, 'the response says the connection closes')
-    t.notMatch(head, /\r\nconnection: keep-alive/, 'and does not say it stays open')
-    t.ok(closedInTime, 'the server closed the socket after the stream')
+    t.match(head, /\r\nconnection: close(\r\n|$)/, 'the response says the connection closes', todo)
+    t.notMatch(head, /\r\nconnection: keep-alive/, 'and does not say it stays open', todo)
+    t.ok(closedInTime, 'the server closed the socket after the stream', todo)
   })
 }
