@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { SseRedisClient } from './channels/redis-client.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
 import type { Serializer } from './frame.js'
 
@@ -30,7 +30,7 @@ export interface SsePluginOptions {
    */
   maxSubscriberQueue?: number
   /** An ioredis client (kept open on close) or a `redis://` URL (connected and quit by the plugin). */
-  redis?: Redis | string
+  redis?: SseRedisClient | string
   /**
    * Prefix of every Redis key and pub/sub channel the plugin uses.
    * @default 'sse:'
@@ -53,7 +53,7 @@ export interface SseSettings {
   readonly serialize: Serializer
   readonly history: number
   readonly maxSubscriberQueue: number
-  readonly redis: Redis | string | undefined
+  readonly redis: SseRedisClient | string | undefined
   readonly redisPrefix: string
   readonly maxLastEventIdLength: number
 }
@@ -97,9 +97,11 @@ function serializeOf (value: unknown, fallback: Serializer): Serializer {
   return fail('serialize', 'use a function (value) => string')
 }
 
-function isRedisClient (value: unknown): value is Redis {
-  return typeof value === 'object' && value !== null &&
-    typeof (value as Redis).xadd === 'function' && typeof (value as Redis).duplicate === 'function'
+/** ioredis's shape: anything else given as a client is a mistake. */
+function isRedisClient (value: unknown): value is SseRedisClient {
+  if (typeof value !== 'object' || value === null) return false
+  const client = value as Record<string, unknown>
+  return typeof client.xadd === 'function' && typeof client.duplicate === 'function'
 }
 
 const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',

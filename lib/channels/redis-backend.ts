@@ -1,11 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
 import { FST_SSE_BACKEND_UNAVAILABLE } from '../errors.js'
 import { messageFrame, prepare, type Serializer } from '../frame.js'
 import type { SseMessage } from '../message.js'
 import { withTimeout } from '../timeout.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, ID_PATTERN, type BackendSink, type ChannelBackend, type Replay } from './backend.js'
+import type { SseRedisClient } from './redis-client.js'
 
 // The only module that knows Redis. Each channel is one Redis stream, `<prefix><name>`: its history.
 // Every entry has two fields, `p` (the id of the entry before it; '' for the first of a stream) and
@@ -63,7 +63,7 @@ const RECONNECT_WAIT_MS = 10_000
 
 type RawEntry = [id: string, fields: string[]]
 
-interface ScriptedRedis extends Redis {
+interface ScriptedRedis extends SseRedisClient {
   ssePublish (key: string, maxLength: number, body: string): Promise<string>
   sseReplay (key: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
 }
@@ -92,7 +92,7 @@ interface Feed {
 
 export interface RedisBackendOptions {
   /** An ioredis client (used for commands, never closed here) or a URL (connected and closed here). */
-  readonly redis: Redis | string
+  readonly redis: SseRedisClient | string
   readonly prefix: string
   readonly history: number
   readonly serialize: Serializer
@@ -104,7 +104,7 @@ function bounded<T> (promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** Resolves when `client` is ready; rejects on its first error (a wrong URL fails registration) or after `ms`. */
-async function connected (client: Redis, ms: number): Promise<void> {
+async function connected (client: SseRedisClient, ms: number): Promise<void> {
   if (client.status === 'ready') return
   let onReady: (() => void) | undefined
   let onError: ((err: Error) => void) | undefined
@@ -122,7 +122,7 @@ async function connected (client: Redis, ms: number): Promise<void> {
 
 function ignore (): void {}
 
-function quit (client: Redis): Promise<unknown> | undefined {
+function quit (client: SseRedisClient): Promise<unknown> | undefined {
   if (client.status !== 'ready') {
     client.disconnect()
     return
@@ -139,7 +139,7 @@ function connectionNameOf (prefix: string): string {
   return 'fastify-sse-stream:' + prefix.replace(/[^\x21-\x7e]/g, '_')
 }
 
-function withScripts (client: Redis): ScriptedRedis {
+function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('ssePublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY_SCRIPT })
   return client as ScriptedRedis
@@ -157,7 +157,7 @@ function parseAnnouncement (payload: string): [id: string, prev: string, body: s
 export class RedisBackend implements ChannelBackend {
   readonly #command: ScriptedRedis
   readonly #ownsCommand: boolean
-  readonly #subscriber: Redis
+  readonly #subscriber: SseRedisClient
   readonly #prefix: string
   readonly #history: number
   readonly #serialize: Serializer
@@ -169,7 +169,7 @@ export class RedisBackend implements ChannelBackend {
   #state: 'connecting' | 'up' | 'down' = 'connecting'
   #closed = false
 
-  private constructor (command: Redis, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
+  private constructor (command: SseRedisClient, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
     this.#command = withScripts(command)
     this.#ownsCommand = ownsCommand
     this.#subscriber = command.duplicate({ lazyConnect: true, connectionName: connectionNameOf(options.prefix) })
