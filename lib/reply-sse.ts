@@ -44,7 +44,6 @@ function streamHeaders (reply: FastifyReply): OutgoingHttpHeaders {
     // Tells nginx (and proxies that copy it) not to buffer the response.
     'x-accel-buffering': 'no'
   }
-  if (http1) headers.connection = 'keep-alive'
   for (const [name, value] of Object.entries(reply.getHeaders())) {
     if (value !== undefined && (http1 || !HTTP1_ONLY.has(name))) headers[name] = value
   }
