@@ -150,8 +150,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   abandon (): void {
     if (this.#ended) {
       // It ended while the source opened (the error is most likely that abort): nothing to close.
-      this.#settle()
-      this.#owner.finished(this)
+      this.release(Promise.resolve())
       return
     }
     this.#ended = true
