@@ -196,7 +196,9 @@ function http2Client (session: http2.ClientHttp2Session, plan: Plan): Client {
   let leave = (): void => {}
   const done = new Promise<void>(resolve => {
     const stream = session.request({ ':path': pathOf(plan), accept: 'text/event-stream' })
-    leave = () => { stream.close(http2.constants.NGHTTP2_CANCEL) }
+    // destroy(), not close(CANCEL): with close(), some client streams never emitted 'close' on Node 24
+    // (the server had no stream left open), and the run hung. A closed tab drops its streams outright.
+    leave = () => { stream.destroy() }
     stream.on('error', () => {})
     stream.on('close', resolve)
     stream.on('response', () => {
@@ -239,6 +241,9 @@ for (const protocol of ['HTTP/1.1', 'HTTP/2'] as const) {
     const ledger = new Ledger()
     const channel = app.sse.channel('chaos')
     routes(app, ledger, channel)
+    // The server's HTTP/2 sessions, to end them after the grace (see app.close() below).
+    const serverSessions = new Set<http2.ServerHttp2Session>()
+    app.server.on('session', (serverSession: http2.ServerHttp2Session) => { serverSessions.add(serverSession) })
     await app.listen({ port: 0, host: '127.0.0.1' })
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
     const session = protocol === 'HTTP/2' ? http2.connect(base) : undefined
@@ -273,10 +278,16 @@ for (const protocol of ['HTTP/1.1', 'HTTP/2'] as const) {
     const closing = app.close()
     // As a browser does on the server's GOAWAY: no new streams, the session ends once its streams
     // have. Node's HTTP/2 server closes only once its sessions have, and a client stream holding data
-    // it never read keeps its session: the client drops the connection after the grace, as a browser
-    // would after its own timeout. The plugin's part (every stream ended) is checked on its own below.
+    // it never read keeps its session: after the grace the client drops the connection, as a browser
+    // would after its own timeout, and the server's sessions are ended as Fastify's
+    // http2SessionTimeout would (on Node 20 a server session was seen to outlive its client's
+    // socket, closed but not destroyed, with no stream of the plugin left). The plugin's own part,
+    // every stream ended within the grace, is checked on its own below.
     session?.close()
-    const dropSession = setTimeout(() => session?.destroy(), CLOSE_GRACE_MS + 200)
+    const dropSession = setTimeout(() => {
+      session?.destroy()
+      for (const serverSession of serverSessions) serverSession.destroy()
+    }, CLOSE_GRACE_MS + 200)
     const streamsAtGrace = new Promise<number>(resolve => setTimeout(() => resolve(app.sse.streams), CLOSE_GRACE_MS + 100))
     await closing
     clearTimeout(dropSession)
