@@ -35,7 +35,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   if (!app.hasReplyDecorator(kContext)) app.decorateReply(kContext, null)
   app.decorateReply('sseContext', {
     getter (this: FastifyReply) {
-      return contextOf(this, true)
+      return contextOf(this, streams)
     }
   })
   app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {

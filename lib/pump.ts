@@ -53,6 +53,11 @@ const COALESCE_CHARS = 16 * 1024
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
 
+/** Whether a pump was ever set up on this response (a stream started, or is opening, on it). */
+export function hasPump (res: object): boolean {
+  return kPump in res
+}
+
 function onClose (this: OwnedTarget): void { this[kPump].end('client-gone') }
 function onDrain (this: OwnedTarget): void { this[kPump].drained() }
 

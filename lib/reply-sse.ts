@@ -1,4 +1,3 @@
-import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
@@ -6,9 +5,10 @@ import { closeSource } from './close-source.js'
 import { StreamContext } from './context.js'
 import { describe } from './describe.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_HEADER, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
+import { invalidHeader, streamHeaders } from './headers.js'
 import { streamSettingsOf, type SseStreamOptions, type StreamSettings } from './options.js'
 import { PullDriver } from './pull-driver.js'
-import { StreamPump } from './pump.js'
+import { hasPump, StreamPump } from './pump.js'
 import { describeSource, isSource, openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { StreamRegistry } from './streams.js'
 
@@ -16,53 +16,19 @@ import type { StreamRegistry } from './streams.js'
 export const kContext = Symbol('fastify-sse-stream.context')
 type ContextSlot = { [kContext]: StreamContext | null }
 
-/** Connection-specific headers: meaningless on HTTP/2, where Node refuses them. */
-const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
-
 /**
- * The reply's stream context, made on first use. One read before `reply.sse()` (a `{ sse: true }`
- * handler that awaits first) must abort when the client leaves even though no stream exists yet.
+ * The reply's stream context, made on first use. Read through `reply.sseContext` before `reply.sse()`
+ * (a `{ sse: true }` handler that awaits first), no stream exists yet to abort it: the registry
+ * watches it until one does, so it aborts when the client leaves (or has left) or the app closes.
  */
-export function contextOf (reply: FastifyReply, watch: boolean): StreamContext {
+export function contextOf (reply: FastifyReply, watcher?: StreamRegistry): StreamContext {
   const slot = reply as unknown as ContextSlot
   let context = slot[kContext]
   if (context === null) {
     context = slot[kContext] = new StreamContext(reply.request)
-    if (watch) {
-      const ctx = context
-      reply.raw.once('close', () => { ctx.abort() })
-    }
+    watcher?.watch(context, reply.raw)
   }
   return context
-}
-
-/** Headers a stream sends unless the reply already set them; content-type is always ours. */
-function streamHeaders (reply: FastifyReply): OutgoingHttpHeaders {
-  const http1 = reply.request.raw.httpVersionMajor === 1
-  const headers: OutgoingHttpHeaders = {
-    'cache-control': 'no-cache',
-    // Tells nginx (and proxies that copy it) not to buffer the response.
-    'x-accel-buffering': 'no'
-  }
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value !== undefined && (http1 || !HTTP1_ONLY.has(name))) headers[name] = value
-  }
-  delete headers['content-length']
-  headers['content-type'] = 'text/event-stream; charset=utf-8'
-  return headers
-}
-
-/** The first header Node would refuse to write (after `hijack()` that would leave the client hanging). */
-function invalidHeader (headers: OutgoingHttpHeaders): { name: string, problem: string } | undefined {
-  for (const [name, value] of Object.entries(headers)) {
-    try {
-      validateHeaderName(name)
-      for (const one of [value].flat()) validateHeaderValue(name, one as string)
-    } catch (err) {
-      return { name, problem: (err as Error).message }
-    }
-  }
-  return undefined
 }
 
 function feederOf (iterator: SseIterator, pump: StreamPump, reply: FastifyReply): Feeder {
@@ -80,7 +46,8 @@ function feederOf (iterator: SseIterator, pump: StreamPump, reply: FastifyReply)
 export function replySse (reply: FastifyReply, source: SseSource, options: SseStreamOptions | undefined,
   defaults: StreamSettings, registry: StreamRegistry): Promise<void> {
   const request = reply.request
-  if (reply.sent || reply.raw.headersSent) {
+  // A pump already on this response: a second reply.sse() while the first source opens.
+  if (reply.sent || reply.raw.headersSent || hasPump(reply.raw)) {
     request.log.error({ err: new FST_SSE_ALREADY_SENT() }, 'sse stream not started')
     return closeSource(source, request.log)
   }
@@ -101,7 +68,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     })
   }
   const headers = streamHeaders(reply)
-  const invalid = invalidHeader(headers)
+  const invalid = invalidHeader(headers, request.raw.httpVersionMajor === 1)
   if (invalid !== undefined) {
     // Fastify would fail on the same header while replying with the error.
     reply.removeHeader(invalid.name)
@@ -109,15 +76,17 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
       reply.send(new FST_SSE_INVALID_HEADER(invalid.name, invalid.problem))
     })
   }
-  if (request.method === 'HEAD') {
-    // The stream's head, and no stream: the source is never opened.
+  if (request.method === 'HEAD' || reply.statusCode === 204 || reply.statusCode === 304) {
+    // The stream's head, and no stream (a HEAD request, or a status without a body: Node would drop
+    // every write, so nothing would ever hold the source back): the source is never opened.
     reply.hijack()
     reply.raw.writeHead(reply.statusCode, headers)
     reply.raw.end()
     return closeSource(source, request.log)
   }
 
-  const context = contextOf(reply, false)
+  const context = contextOf(reply)
+  registry.unwatch(context)
   const pump = new StreamPump({ reply, headers, settings, context, owner: registry })
   registry.add(pump)
   if (pump.ended) {

@@ -1,4 +1,6 @@
 import type { FastifyRequest } from 'fastify'
+import { clientGone } from './connection.js'
+import type { StreamContext } from './context.js'
 import { FlushScheduler } from './flush-scheduler.js'
 import { HeartbeatClock } from './heartbeat.js'
 import type { PumpOwner, StreamPump } from './pump.js'
@@ -13,6 +15,8 @@ export class StreamRegistry implements PumpOwner {
   readonly heartbeats = new HeartbeatClock()
   readonly flushes = new FlushScheduler()
   #open = new Set<StreamPump>()
+  /** Contexts a handler read (`reply.sseContext`) before any stream existed for them. */
+  #waiting = new Set<StreamContext>()
   /** Set by `closeAll()`: how long a closing stream may take to settle before it is cut. */
   #closingGraceMs: number | undefined
 
@@ -29,6 +33,27 @@ export class StreamRegistry implements PumpOwner {
   finished (pump: StreamPump): void {
     this.#open.delete(pump)
     logEnd(pump)
+  }
+
+  /**
+   * Abort `context` when its client leaves (or has left already) or the app closes, until a stream
+   * takes it over (`unwatch`). For a handler that awaits something with the signal before it streams.
+   */
+  watch (context: StreamContext, res: Parameters<typeof clientGone>[0]): void {
+    if (this.#closingGraceMs !== undefined || clientGone(res)) {
+      context.abort()
+      return
+    }
+    this.#waiting.add(context)
+    res.once('close', () => {
+      this.#waiting.delete(context)
+      context.abort()
+    })
+  }
+
+  /** A stream took `context` over: it aborts it from now on. */
+  unwatch (context: StreamContext): void {
+    this.#waiting.delete(context)
   }
 
   abandoned (pump: StreamPump): void {
@@ -49,6 +74,8 @@ export class StreamRegistry implements PumpOwner {
    */
   async closeAll (graceMs: number): Promise<void> {
     this.#closingGraceMs = graceMs
+    for (const context of this.#waiting) context.abort()
+    this.#waiting.clear()
     await this.#close([...this.#open], graceMs)
   }
 

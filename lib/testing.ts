@@ -119,6 +119,9 @@ export async function openStream (app: FastifyInstance, path: string, options: O
     get lastEventId () { return lastEventId },
     ended,
     take (count, timeoutMs = 5000) {
+      if (!Number.isSafeInteger(count) || count < 0) {
+        return Promise.reject(new TypeError(`take() needs a non-negative integer count; got ${count}`))
+      }
       const taking = takes.then(async () => {
         const target = cursor + count
         if (events.length < target) {
