@@ -20,7 +20,7 @@ let subscribers: () => number
 if (variant === 'plugin') {
   await app.register(ssePlugin)
   const channel = app.sse.channel('weather')
-  app.get('/events', (_request, reply) => reply.sse(({ lastEventId, signal }) => channel.subscribe({ lastEventId, signal })))
+  app.get('/events', (request, reply) => reply.sse(channel.subscribe({ lastEventId: request.lastEventId })))
   publish = data => { channel.publish(data).catch(err => { throw err }) }
   subscribers = () => channel.size
 } else {

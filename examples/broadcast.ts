@@ -71,7 +71,7 @@ export const broadcast: FastifyPluginAsync<BroadcastOptions> = async function br
     await producer
   })
 
-  app.get('/events', (request, reply) => reply.sse(({ lastEventId, signal }) => weather.subscribe({ lastEventId, signal })))
+  app.get('/events', (request, reply) => reply.sse(weather.subscribe({ lastEventId: request.lastEventId })))
 }
 
 export interface BuildOptions extends BroadcastOptions {
