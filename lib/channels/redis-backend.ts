@@ -250,6 +250,9 @@ export class RedisBackend implements ChannelBackend {
   async #call<T> (run: () => Promise<T>): Promise<T> {
     const { status } = this.#command
     if (status !== 'ready') throw new FST_SSE_BACKEND_UNAVAILABLE(`the Redis connection is ${status}`)
+    // The other connection already saw Redis go: a command sent now could sit in ioredis until Redis
+    // is back and run then, after this caller was told it failed.
+    if (this.#state === 'down') throw new FST_SSE_BACKEND_UNAVAILABLE('the Redis connection is reconnecting')
     try {
       return await bounded(run(), COMMAND_TIMEOUT_MS)
     } catch (err) {

@@ -208,6 +208,26 @@ if (await redisAvailable(t)) {
     await stream.close()
   })
 
+  t.test('once one connection has seen Redis go, publish rejects at once, even while the other still looks ready', async t => {
+    // The subscriber connection usually notices first; a command sent on the other one then would sit
+    // in ioredis and run once Redis is back, after its caller was told it failed (issue 7, seen on Node 24).
+    const prefix = uniquePrefix(t)
+    const client = testClient(t)
+    const duplicate = client.duplicate.bind(client)
+    let subscriber: Redis | undefined
+    client.duplicate = (override?: Partial<RedisOptions>) => (subscriber = duplicate(override))
+    const { app, logs } = await buildApp(t, { redis: client, redisPrefix: prefix })
+    const channel = app.sse.channel('news')
+    await channel.publish('before')
+    subscriber!.emit('error', new Error('connection lost'))
+    t.equal(logsOf(logs, LOST).length, 1)
+    t.equal(client.status, 'ready', 'the command connection still looks ready')
+    await t.rejects(channel.publish('lost'), { code: 'FST_SSE_BACKEND_UNAVAILABLE', message: /reconnecting/ })
+    subscriber!.emit('ready')
+    await until(() => logsOf(logs, BACK).length === 1, 2000, 'the connection to be back')
+    t.match(await channel.publish('after'), /^\d+-\d+$/, 'publishing works again')
+  })
+
   t.test('a Redis that does not answer: publish rejects within its bound and app.close() still resolves promptly', async t => {
     const redis = await ownRedis(t)
     const { app, logs } = await buildApp(t, { redis: redis.url })
