@@ -6,28 +6,11 @@ import { openStream } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
 import { bodyOf, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
+import { counted } from '../fixtures/sources.js'
 import { until } from '../fixtures/wait.js'
 
 // Issue 7, second round: what an adversarial review broke after the first fixes. Each case failed
 // before its fix.
-
-/** A generator that counts its starts and `finally` runs, parked after its first event. */
-function counted (): { starts: number, finalized: number, source: () => AsyncGenerator<string> } {
-  const counts = {
-    starts: 0,
-    finalized: 0,
-    source: async function * (): AsyncGenerator<string> {
-      counts.starts++
-      try {
-        yield 'first'
-        await new Promise(() => {})
-      } finally {
-        counts.finalized++
-      }
-    }
-  }
-  return counts
-}
 
 t.test('reply.sseContext.signal read after the client left (during an async preHandler) is already aborted', async t => {
   const { app } = await buildApp(t)

@@ -9,29 +9,12 @@ import { rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
 import { until } from '../fixtures/wait.js'
 import { forceGc } from '../fixtures/gc.js'
+import { counted } from '../fixtures/sources.js'
 
 // Issue 7: every started source is finalized, on every path. One case per hole the review found;
 // each failed on the main it was filed against.
 
 const BIG = 'x'.repeat(128 * 1024)
-
-/** A generator that counts its starts and its `finally` runs, parked after its first event. */
-function counted (): { starts: number, finalized: number, source: () => AsyncGenerator<string> } {
-  const counts = {
-    starts: 0,
-    finalized: 0,
-    source: async function * (): AsyncGenerator<string> {
-      counts.starts++
-      try {
-        yield 'first'
-        await new Promise(() => {})
-      } finally {
-        counts.finalized++
-      }
-    }
-  }
-  return counts
-}
 
 /** Open `count` requests and drop each after `leaveAfterMs`, before any response arrives. */
 async function leaveEarly (url: string, count: number, leaveAfterMs: number): Promise<void> {
