@@ -83,6 +83,26 @@ export const FST_SSE_BACKEND_UNAVAILABLE = createError(
   503
 )
 
+export const FST_SSE_PUBLISH_OUTCOME_UNKNOWN = createError(
+  'FST_SSE_PUBLISH_OUTCOME_UNKNOWN',
+  'The channel backend (Redis) did not answer the publish in time: %s. The event may or may not be stored; publish again with the same idempotencyKey to have it exactly once',
+  503
+)
+
+export const FST_SSE_RESERVED_EVENT = createError(
+  'FST_SSE_RESERVED_EVENT',
+  'The event name %s is reserved for the notice of lost events; publish under another name (or with publishData() for untrusted input)',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_IDEMPOTENCY_KEY = createError(
+  'FST_SSE_INVALID_IDEMPOTENCY_KEY',
+  'An idempotencyKey must be a non-empty string of at most 200 characters; got %s',
+  500,
+  TypeError
+)
+
 export const FST_SSE_CHANNELS_CLOSED = createError(
   'FST_SSE_CHANNELS_CLOSED',
   'Channels are closed because the Fastify instance is closing; publish before app.close()',

@@ -37,6 +37,25 @@ export interface SsePluginOptions {
    */
   redisPrefix?: string
   /**
+   * Milliseconds a channel may go without a subscriber on this app and without a publish through it
+   * before this app forgets it (with the in-memory backend, its history too): channel names taken
+   * from URLs or user ids never add up.
+   * @default 600000 (10 minutes)
+   */
+  channelIdleTimeout?: number
+  /**
+   * Milliseconds a publish's `idempotencyKey` is remembered: a publish with the same key within
+   * this window stores nothing and resolves to the first event's id.
+   * @default 600000 (10 minutes)
+   */
+  idempotencyWindow?: number
+  /**
+   * Milliseconds a channel's Redis stream key lives after its last publish (refreshed by every
+   * publish), so the history of channels nobody publishes on any more expires. `0`: never expires.
+   * @default 86400000 (24 hours)
+   */
+  redisHistoryTtl?: number
+  /**
    * Bytes of `Last-Event-ID` taken from a client. A longer header is treated as absent (and logged
    * once, without its value): it is never replayed from nor echoed back.
    * @default 512
@@ -56,6 +75,9 @@ export interface SseSettings {
   readonly redis: SseRedisClient | string | undefined
   readonly redisPrefix: string
   readonly maxLastEventIdLength: number
+  readonly channelIdleTimeout: number
+  readonly idempotencyWindow: number
+  readonly redisHistoryTtl: number
 }
 
 const DEFAULT_HEARTBEAT = 15_000
@@ -63,6 +85,9 @@ const DEFAULT_HISTORY = 1000
 const DEFAULT_MAX_SUBSCRIBER_QUEUE = 1000
 const DEFAULT_REDIS_PREFIX = 'sse:'
 const DEFAULT_MAX_LAST_EVENT_ID_LENGTH = 512
+const DEFAULT_CHANNEL_IDLE_TIMEOUT = 600_000
+const DEFAULT_IDEMPOTENCY_WINDOW = 600_000
+const DEFAULT_REDIS_HISTORY_TTL = 86_400_000
 
 function fail (name: string, problem: string): never {
   throw new FST_SSE_INVALID_OPTION(name, problem)
@@ -105,7 +130,7 @@ function isRedisClient (value: unknown): value is SseRedisClient {
 }
 
 const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
-  'maxLastEventIdLength']
+  'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 
@@ -128,6 +153,16 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (maxLastEventIdLength !== undefined && !isCount(maxLastEventIdLength, 1)) {
     fail('maxLastEventIdLength', 'use a positive integer count of bytes')
   }
+  const { channelIdleTimeout, idempotencyWindow, redisHistoryTtl } = options
+  if (channelIdleTimeout !== undefined && !isCount(channelIdleTimeout, 1)) {
+    fail('channelIdleTimeout', 'use a positive integer of milliseconds')
+  }
+  if (idempotencyWindow !== undefined && !isCount(idempotencyWindow, 1)) {
+    fail('idempotencyWindow', 'use a positive integer of milliseconds')
+  }
+  if (redisHistoryTtl !== undefined && !isCount(redisHistoryTtl, 0)) {
+    fail('redisHistoryTtl', 'use a non-negative integer of milliseconds (0: never expires)')
+  }
   return Object.freeze({
     heartbeat: heartbeatOf(options.heartbeat, DEFAULT_HEARTBEAT),
     retry: retryOf(options.retry, undefined),
@@ -136,7 +171,10 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
     maxSubscriberQueue: maxSubscriberQueue ?? DEFAULT_MAX_SUBSCRIBER_QUEUE,
     redis,
     redisPrefix: redisPrefix ?? DEFAULT_REDIS_PREFIX,
-    maxLastEventIdLength: maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID_LENGTH
+    maxLastEventIdLength: maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID_LENGTH,
+    channelIdleTimeout: channelIdleTimeout ?? DEFAULT_CHANNEL_IDLE_TIMEOUT,
+    idempotencyWindow: idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
+    redisHistoryTtl: redisHistoryTtl ?? DEFAULT_REDIS_HISTORY_TTL
   })
 }
 

@@ -27,13 +27,33 @@ export interface SubscribeOptions {
   signal?: AbortSignal | undefined
 }
 
+export interface PublishOptions {
+  /**
+   * Publishes at most once per key: a publish with a key this channel saw within the plugin's
+   * `idempotencyWindow` stores nothing and resolves to the first event's id (through Redis, checked
+   * in the same script that appends). Retry a publish that failed with the same key and it is
+   * delivered exactly once. A non-empty string of at most 200 characters.
+   */
+  idempotencyKey?: string | undefined
+}
+
 /** One producer, many listeners: publish once, every subscriber on every instance receives it. */
 export interface Channel<T = unknown> {
   readonly name: string
   /** Subscribers on this app. */
   readonly size: number
-  /** Resolves to the event's id (opaque, ordered) once the event is stored; rejects if it could not be. */
-  publish (value: T | SseMessage<T>): Promise<string>
+  /**
+   * Resolves to the event's id (opaque, ordered) once the event is stored. Rejects with
+   * `FST_SSE_BACKEND_UNAVAILABLE` when nothing was stored, or `FST_SSE_PUBLISH_OUTCOME_UNKNOWN` when
+   * Redis did not answer in time (retry with the same `idempotencyKey`). A value that is a message
+   * (see `isMessage`) publishes its fields; the event name `sse-gap` is reserved.
+   */
+  publish (value: T | SseMessage<T>, options?: PublishOptions): Promise<string>
+  /**
+   * Publishes `data` as the data of one event, whatever its shape: untrusted input (a request body)
+   * can never become an event name, an id or a `retry:`.
+   */
+  publishData (data: T, options?: PublishOptions): Promise<string>
   /** History after `lastEventId` (when given), then live events: in publish order, no gaps, no duplicates. */
   subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage<T>>
 }

@@ -24,15 +24,19 @@ export interface Replay {
 export interface ChannelBackend {
   /**
    * Give `message` its id, store it in the channel's history and deliver it to every app (this one
-   * through the sink). Its data is serialized once, here. Resolves to the id once stored.
+   * through the sink). Its data is serialized once, here. Resolves to the id once stored. With an
+   * `idempotencyKey` seen on `channel` within the idempotency window: stores nothing, resolves to
+   * the id the first publish got.
    */
-  publish (channel: string, message: SseMessage): Promise<string>
+  publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string>
   /** The kept events after `lastEventId`. */
   replay (channel: string, lastEventId: string): Promise<Replay>
   /** This app has subscribers on `channel` now: deliver its events here (a replay waits until they flow). */
   watch (channel: string): void
   /** This app has no subscriber left on `channel`. */
   unwatch (channel: string): void
+  /** The hub forgot `channel` (idle): drop what this app keeps for it (the in-memory history). */
+  forget (channel: string): void
   /** Release what the backend opened. */
   close (): Promise<void>
 }

@@ -1,10 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { FST_SSE_CHANNELS_CLOSED, FST_SSE_SERIALIZE } from '../errors.js'
+import { describe } from '../describe.js'
+import {
+  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_IDEMPOTENCY_KEY, FST_SSE_RESERVED_EVENT, FST_SSE_SERIALIZE
+} from '../errors.js'
 import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
-import type { Channel, ChannelMessage, SubscribeOptions } from '../types.js'
+import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
 import type { ChannelBackend } from './backend.js'
-import { gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
+import { GAP_EVENT, gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
 
 /** What every channel of one app shares. */
 export interface ChannelContext {
@@ -14,15 +17,32 @@ export interface ChannelContext {
   readonly closed: boolean
 }
 
+const MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
 /** A published value as a message without an id: the channel gives every event its id. */
 function messageOf (value: unknown): SseMessage {
   if (isMessage(value)) {
+    // Only the channel may say events were lost: a notice published by anyone else is refused.
+    if (value.event === GAP_EVENT) throw new FST_SSE_RESERVED_EVENT(GAP_EVENT)
     if (value.id === undefined) return value
     const { id: _ignored, ...message } = value
     return message
   }
-  if (value === undefined) throw new FST_SSE_SERIALIZE('undefined is not an event; publish a value or a message')
-  return { data: value }
+  return dataMessage(value)
+}
+
+function dataMessage (data: unknown): SseMessage {
+  if (data === undefined) throw new FST_SSE_SERIALIZE('undefined is not an event; publish a value or a message')
+  return { data }
+}
+
+function idempotencyKeyOf (options: PublishOptions | undefined): string | undefined {
+  const key = options?.idempotencyKey
+  if (key === undefined) return undefined
+  if (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new FST_SSE_INVALID_IDEMPOTENCY_KEY(describe(key))
+  }
+  return key
 }
 
 /** One named channel of one app: publishes through the backend, fans its events out to local subscribers. */
@@ -40,9 +60,17 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     return this.#subscribers.size
   }
 
-  async publish (value: T | SseMessage<T>): Promise<string> {
+  async publish (value: T | SseMessage<T>, options?: PublishOptions): Promise<string> {
+    return this.#publish(messageOf(value), options)
+  }
+
+  async publishData (data: T, options?: PublishOptions): Promise<string> {
+    return this.#publish(dataMessage(data), options)
+  }
+
+  #publish (message: SseMessage, options: PublishOptions | undefined): Promise<string> {
     if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
-    return this.#context.backend.publish(this.name, messageOf(value))
+    return this.#context.backend.publish(this.name, message, idempotencyKeyOf(options))
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {

@@ -24,11 +24,13 @@ export class ChannelHub implements BackendSink {
     const hub = new ChannelHub(settings.maxSubscriberQueue, log)
     const { redis, history, serialize } = settings
     if (redis === undefined) {
-      hub.#context.backend = new MemoryBackend(history, serialize, hub)
+      hub.#context.backend = new MemoryBackend(history, settings.idempotencyWindow, serialize, hub)
     } else {
       // Loaded only here, so an app without Redis never loads the Redis backend, nor ioredis.
       const { RedisBackend } = await import('./redis-backend.js')
-      hub.#context.backend = await RedisBackend.connect({ redis, prefix: settings.redisPrefix, history, serialize, log }, hub)
+      hub.#context.backend = await RedisBackend.connect({
+        redis, prefix: settings.redisPrefix, history, idempotencyWindow: settings.idempotencyWindow, serialize, log
+      }, hub)
     }
     return hub
   }

@@ -3,26 +3,40 @@ import type { SseMessage } from '../message.js'
 import type { ChannelMessage } from '../types.js'
 import type { BackendSink, ChannelBackend, Replay } from './backend.js'
 import { History } from './history.js'
+import { IdempotencyKeys } from './idempotency.js'
 
 /** The default backend: one app, history in a ring per channel, delivery in the publisher's own call. */
 export class MemoryBackend implements ChannelBackend {
   readonly #histories = new Map<string, History>()
+  /** Per channel, created by its first publish with a key. */
+  readonly #keys = new Map<string, IdempotencyKeys>()
   readonly #capacity: number
+  readonly #idempotencyWindow: number
   readonly #serialize: Serializer
   readonly #sink: BackendSink
 
-  constructor (capacity: number, serialize: Serializer, sink: BackendSink) {
+  constructor (capacity: number, idempotencyWindow: number, serialize: Serializer, sink: BackendSink) {
     this.#capacity = capacity
+    this.#idempotencyWindow = idempotencyWindow
     this.#serialize = serialize
     this.#sink = sink
   }
 
-  async publish (channel: string, message: SseMessage): Promise<string> {
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string> {
+    const now = Date.now()
+    let keys: IdempotencyKeys | undefined
+    if (idempotencyKey !== undefined) {
+      keys = this.#keys.get(channel)
+      if (keys === undefined) this.#keys.set(channel, keys = new IdempotencyKeys(this.#idempotencyWindow))
+      const first = keys.idOf(idempotencyKey, now)
+      if (first !== undefined) return first
+    }
     const history = this.#historyOf(channel)
     const id = history.nextId()
     // Framed (and serialized) once, before the id is taken: an invalid message leaves no hole.
     const prepared = prepare({ ...message, id }, this.#serialize) as ChannelMessage
     history.push(prepared)
+    keys?.remember(idempotencyKey!, id, now)
     this.#sink.deliver(channel, prepared)
     return id
   }
@@ -35,6 +49,11 @@ export class MemoryBackend implements ChannelBackend {
   watch (): void {}
   unwatch (): void {}
   async close (): Promise<void> {}
+
+  forget (channel: string): void {
+    this.#histories.delete(channel)
+    this.#keys.delete(channel)
+  }
 
   #historyOf (channel: string): History {
     let history = this.#histories.get(channel)

@@ -14,8 +14,16 @@ import type { SseRedisClient } from './redis-client.js'
 // on one connection; `prev` lets it tell a continuous feed from one that missed events (a dropped
 // connection), which it then fetches from the stream. Two connections per app, whatever the load.
 
-/** Gives the entry its id, keeps about `ARGV[1]` entries (exactly 0 for 0), announces it. */
+/**
+ * Gives the entry its id, keeps about `ARGV[1]` entries (exactly 0 for 0), announces it. With an
+ * idempotency key (`KEYS[2]`, remembered `ARGV[3]` ms; '0' without one): a key already set stores
+ * nothing and answers the id it holds.
+ */
 const PUBLISH_SCRIPT = `
+if ARGV[3] ~= '0' then
+  local first = redis.call('GET', KEYS[2])
+  if first then return first end
+end
 local prev = ''
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -30,6 +38,7 @@ else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'p', prev, 'b', ARGV[2])
 end
 redis.call('PUBLISH', KEYS[1], id .. ' ' .. prev .. ' ' .. ARGV[2])
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], id, 'PX', ARGV[3]) end
 return id
 `
 
@@ -64,7 +73,7 @@ const RECONNECT_WAIT_MS = 10_000
 type RawEntry = [id: string, fields: string[]]
 
 interface ScriptedRedis extends SseRedisClient {
-  ssePublish (key: string, maxLength: number, body: string): Promise<string>
+  ssePublish (key: string, idempotencyKey: string, maxLength: number, body: string, window: number): Promise<string>
   sseReplay (key: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
 }
 
@@ -95,6 +104,7 @@ export interface RedisBackendOptions {
   readonly redis: SseRedisClient | string
   readonly prefix: string
   readonly history: number
+  readonly idempotencyWindow: number
   readonly serialize: Serializer
   readonly log: FastifyBaseLogger
 }
@@ -140,7 +150,7 @@ function connectionNameOf (prefix: string): string {
 }
 
 function withScripts (client: SseRedisClient): ScriptedRedis {
-  client.defineCommand('ssePublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT })
+  client.defineCommand('ssePublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY_SCRIPT })
   return client as ScriptedRedis
 }
@@ -160,6 +170,7 @@ export class RedisBackend implements ChannelBackend {
   readonly #subscriber: SseRedisClient
   readonly #prefix: string
   readonly #history: number
+  readonly #idempotencyWindow: number
   readonly #serialize: Serializer
   readonly #json: boolean
   readonly #log: FastifyBaseLogger
@@ -175,6 +186,7 @@ export class RedisBackend implements ChannelBackend {
     this.#subscriber = command.duplicate({ lazyConnect: true, connectionName: connectionNameOf(options.prefix) })
     this.#prefix = options.prefix
     this.#history = options.history
+    this.#idempotencyWindow = options.idempotencyWindow
     this.#serialize = options.serialize
     this.#json = options.serialize === JSON.stringify
     this.#log = options.log
@@ -204,9 +216,12 @@ export class RedisBackend implements ChannelBackend {
     return backend
   }
 
-  async publish (channel: string, message: SseMessage): Promise<string> {
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string> {
     const body = this.#encode(message)
-    return this.#call(() => this.#command.ssePublish(this.#prefix + channel, this.#history, body))
+    const key = this.#prefix + channel
+    const window = idempotencyKey === undefined ? 0 : this.#idempotencyWindow
+    return this.#call(() => this.#command.ssePublish(key, key + ':idempotency:' + (idempotencyKey ?? ''),
+      this.#history, body, window))
   }
 
   async replay (channel: string, lastEventId: string): Promise<Replay> {
@@ -238,6 +253,9 @@ export class RedisBackend implements ChannelBackend {
     // Fails only when the connection is closing, and then nothing is subscribed any more anyway.
     this.#subscriber.unsubscribe(key).catch(ignore)
   }
+
+  // The history lives in Redis, under its own expiry: nothing is kept here for a channel nobody watches.
+  forget (): void {}
 
   async close (): Promise<void> {
     this.#closed = true

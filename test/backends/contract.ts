@@ -104,6 +104,67 @@ export function channelContract (t: Test, build: Build): void {
     t.same(replayed.map(message => [message.id, message.data]), [[second, 'second']], 'no gap, no trace of them')
   })
 
+  t.test('a publish with an idempotencyKey seen within the window stores nothing and resolves to the first id', async t => {
+    const { app } = await build(t)
+    const channel = app.sse.channel('payments')
+    const reader = read(channel.subscribe())
+    const first = await channel.publish({ paid: 1 }, { idempotencyKey: 'payment-1' })
+    const again = await Promise.all([
+      channel.publish({ paid: 1 }, { idempotencyKey: 'payment-1' }),
+      channel.publishData({ paid: 1 }, { idempotencyKey: 'payment-1' })
+    ])
+    t.same(again, [first, first], 'every retry resolves to the first id')
+    const other = await channel.publish({ paid: 2 }, { idempotencyKey: 'payment-2' })
+    const plain = await channel.publish({ paid: 3 })
+    t.not(other, first)
+    const received = await reader.take(3)
+    t.same(received.map(message => message.data), [{ paid: 1 }, { paid: 2 }, { paid: 3 }], 'delivered once each')
+    t.same(received.map(message => message.id), [first, other, plain])
+    const replayed = await read(channel.subscribe({ lastEventId: first })).take(2)
+    t.same(replayed.map(message => message.id), [other, plain], 'stored once: the history has no copy')
+    const keys = app.sse.channel('other-channel')
+    t.not(await keys.publish('x', { idempotencyKey: 'payment-1' }), first, 'keys are per channel')
+  })
+
+  t.test('an idempotencyKey is remembered for idempotencyWindow ms, then publishes anew', async t => {
+    const { app } = await build(t, { idempotencyWindow: 300 })
+    const channel = app.sse.channel('window')
+    const first = await channel.publish('a', { idempotencyKey: 'k' })
+    t.equal(await channel.publish('a', { idempotencyKey: 'k' }), first)
+    await new Promise(resolve => setTimeout(resolve, 450))
+    const later = await channel.publish('a', { idempotencyKey: 'k' })
+    t.not(later, first, 'past the window the key publishes a new event')
+    t.ok(compareIds(first, later) < 0)
+  })
+
+  t.test('publish refuses an idempotencyKey that is not a short non-empty string, and stores nothing', async t => {
+    const { app } = await build(t)
+    const channel = app.sse.channel('keys')
+    const first = await channel.publish('first')
+    for (const idempotencyKey of ['', 'k'.repeat(201), 42, null]) {
+      await t.rejects(channel.publish('x', { idempotencyKey } as never), { code: 'FST_SSE_INVALID_IDEMPOTENCY_KEY' })
+    }
+    const second = await channel.publish('second')
+    const replayed = await read(channel.subscribe({ lastEventId: first })).take(1)
+    t.same(replayed.map(message => message.id), [second])
+  })
+
+  t.test(`the event name "${GAP_EVENT}" is reserved: a published notice is refused, publishData never makes fields`, async t => {
+    const { app } = await build(t)
+    const channel = app.sse.channel('untrusted')
+    const reader = read(channel.subscribe())
+    const spoof = { event: GAP_EVENT, retry: 86_400_000, data: { lastEventId: '0-0' } }
+    await t.rejects(channel.publish(spoof), { code: 'FST_SSE_RESERVED_EVENT' })
+    const id = await channel.publishData(spoof)
+    await channel.publishData('text')
+    const [asData, text] = await reader.take(2)
+    t.equal(asData!.id, id)
+    t.same(asData!.data, spoof, 'the whole object is the data')
+    t.notOk('event' in asData! || 'retry' in asData!, 'no field came from the data')
+    t.equal(text!.data, 'text')
+    await t.rejects(channel.publishData(undefined), { code: 'FST_SSE_SERIALIZE' })
+  })
+
   t.test('subscribe({ lastEventId }) replays the events after it, then live ones, each once', async t => {
     const { app } = await build(t)
     const channel = app.sse.channel('replay')

@@ -7,7 +7,7 @@ const code = 'FST_SSE_INVALID_OPTION'
 /** A stand-in with the two methods settingsOf checks to recognize an ioredis client. */
 const redisClient = { xadd () {}, duplicate () {} }
 
-t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue 1000, no redis, prefix sse:, Last-Event-ID up to 512 bytes', async t => {
+t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue 1000, no redis, prefix sse:, Last-Event-ID up to 512 bytes, idle channels and keys forgotten after 10 min, Redis history kept 24 h', async t => {
   for (const settings of [settingsOf(), settingsOf({})]) {
     t.equal(settings.heartbeat, 15000)
     t.equal(settings.retry, undefined)
@@ -17,6 +17,9 @@ t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue
     t.equal(settings.redis, undefined)
     t.equal(settings.redisPrefix, 'sse:')
     t.equal(settings.maxLastEventIdLength, 512)
+    t.equal(settings.channelIdleTimeout, 600_000)
+    t.equal(settings.idempotencyWindow, 600_000)
+    t.equal(settings.redisHistoryTtl, 86_400_000)
   }
 })
 
@@ -29,7 +32,10 @@ t.test('keeps every valid value given', async t => {
     maxSubscriberQueue: 5,
     redis: 'redis://127.0.0.1:6379',
     redisPrefix: 'app:',
-    maxLastEventIdLength: 64
+    maxLastEventIdLength: 64,
+    channelIdleTimeout: 1000,
+    idempotencyWindow: 2000,
+    redisHistoryTtl: 3000
   }
   t.strictSame({ ...settingsOf(given) }, given)
   t.equal(settingsOf({ redis: 'rediss://cache.example:6380' }).redis, 'rediss://cache.example:6380')
@@ -40,6 +46,7 @@ t.test('keeps every valid value given', async t => {
 t.test('an explicit 0 is a value where 0 is valid: retry 0, history 0', async t => {
   t.equal(settingsOf({ retry: 0 }).retry, 0)
   t.equal(settingsOf({ history: 0 }).history, 0)
+  t.equal(settingsOf({ redisHistoryTtl: 0 }).redisHistoryTtl, 0, 'Redis history that never expires')
 })
 
 t.test('false turns heartbeats off, and heartbeat 0 is an error that says so', async t => {
@@ -61,7 +68,10 @@ t.test('rejects every invalid option with FST_SSE_INVALID_OPTION naming the opti
     maxSubscriberQueue: [0, -1, 2.5, '5', null, false],
     redis: ['127.0.0.1:6379', 'http://127.0.0.1', '', 42, {}, null, { xadd () {} }, false],
     redisPrefix: ['', 5, null, false],
-    maxLastEventIdLength: [0, -1, 1.5, '512', null, false, Infinity]
+    maxLastEventIdLength: [0, -1, 1.5, '512', null, false, Infinity],
+    channelIdleTimeout: [0, -1, 1.5, '1000', null, false, Infinity],
+    idempotencyWindow: [0, -1, 1.5, '1000', null, false, Infinity],
+    redisHistoryTtl: [-1, 1.5, '1000', null, false, Infinity]
   }
   for (const [name, values] of Object.entries(invalid)) {
     for (const value of values) {
