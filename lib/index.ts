@@ -15,7 +15,6 @@ const CLOSE_GRACE_MS = 500
 const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin (app, options) {
   const settings = settingsOf(options)
   const streams = new StreamRegistry()
-  const hub = await ChannelHub.create(settings, app.log)
   const lastEventIds = new WeakMap<FastifyRequest, string | undefined>()
 
   app.decorateRequest('lastEventId', {
@@ -57,6 +56,9 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   app.addHook('onClose', async () => {
     await hub.close()
   })
+  // Last, once every decorator is in place: a registration that fails on one of them (registered
+  // twice) has opened no Redis connection that would keep the process alive.
+  const hub = await ChannelHub.create(settings, app.log)
 }
 
 export default fp(ssePlugin, { fastify: '5.x', name: 'fastify-sse-stream' })
@@ -65,7 +67,7 @@ export * from './errors.js'
 export { commentFrame, dataFrame, messageFrame, retryFrame, type Serializer } from './frame.js'
 export { isMessage, type SseMessage } from './message.js'
 export type { SsePluginOptions, SseStreamOptions } from './options.js'
-export type { SseRedisClient } from './channels/redis-client.js'
+export type { SseRedisClient } from './channels/redis/client.js'
 export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'
 export type { SseSource } from './source.js'

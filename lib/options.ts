@@ -1,4 +1,4 @@
-import type { SseRedisClient } from './channels/redis-client.js'
+import { isRedisClient, isRedisUrl, type SseRedisClient } from './channels/redis/client.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
 import type { Serializer } from './frame.js'
 
@@ -122,13 +122,6 @@ function serializeOf (value: unknown, fallback: Serializer): Serializer {
   return fail('serialize', 'use a function (value) => string')
 }
 
-/** ioredis's shape: anything else given as a client is a mistake. */
-function isRedisClient (value: unknown): value is SseRedisClient {
-  if (typeof value !== 'object' || value === null) return false
-  const client = value as Record<string, unknown>
-  return typeof client.xadd === 'function' && typeof client.duplicate === 'function'
-}
-
 const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
   'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
@@ -143,8 +136,7 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
   if (maxSubscriberQueue !== undefined && !isCount(maxSubscriberQueue, 1)) {
     fail('maxSubscriberQueue', 'use a positive integer count of events')
   }
-  if (redis !== undefined && !isRedisClient(redis) &&
-    !(typeof redis === 'string' && /^rediss?:\/\//.test(redis))) {
+  if (redis !== undefined && !isRedisClient(redis) && !isRedisUrl(redis)) {
     fail('redis', 'use an ioredis client or a redis:// or rediss:// URL')
   }
   if (redisPrefix !== undefined && (typeof redisPrefix !== 'string' || redisPrefix === '')) {

@@ -6,7 +6,7 @@ import {
 import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
-import type { ChannelBackend } from './backend.js'
+import { ID_PATTERN, type ChannelBackend, type Replay } from './backend.js'
 import { GAP_EVENT, gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
 
 /** What every channel of one app shares. */
@@ -18,6 +18,7 @@ export interface ChannelContext {
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 200
+const NOTHING_KEPT: Promise<Replay> = Promise.resolve({ gap: true, messages: [] })
 
 /** A published value as a message without an id: the channel gives every event its id. */
 function messageOf (value: unknown): SseMessage {
@@ -82,7 +83,11 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     if (subscription.ended) return subscription as AsyncIterable<ChannelMessage<T>>
     this.#subscribers.add(subscription)
     if (this.#subscribers.size === 1) this.#context.backend.watch(this.name)
-    if (from !== undefined) subscription.replayFrom(this.#context.backend.replay(this.name, from), from)
+    if (from !== undefined) {
+      // An id no backend could have given replays nothing: a gap notice, then live events.
+      const replay = ID_PATTERN.test(from) ? this.#context.backend.replay(this.name, from) : NOTHING_KEPT
+      subscription.replayFrom(replay, from)
+    }
     return subscription as AsyncIterable<ChannelMessage<T>>
   }
 

@@ -27,9 +27,15 @@ export class ChannelHub implements BackendSink {
       hub.#context.backend = new MemoryBackend(history, settings.idempotencyWindow, serialize, hub)
     } else {
       // Loaded only here, so an app without Redis never loads the Redis backend, nor ioredis.
-      const { RedisBackend } = await import('./redis-backend.js')
+      const { RedisBackend } = await import('./redis/backend.js')
       hub.#context.backend = await RedisBackend.connect({
-        redis, prefix: settings.redisPrefix, history, idempotencyWindow: settings.idempotencyWindow, serialize, log
+        redis,
+        prefix: settings.redisPrefix,
+        history,
+        idempotencyWindow: settings.idempotencyWindow,
+        historyTtl: settings.redisHistoryTtl,
+        serialize,
+        log
       }, hub)
     }
     return hub

@@ -11,10 +11,6 @@ export class IdempotencyKeys {
     this.#window = windowMs
   }
 
-  get size (): number {
-    return this.#keys.size
-  }
-
   /** The id a publish with `key` got within the window, if any. */
   idOf (key: string, now: number): string | undefined {
     this.#prune(now)

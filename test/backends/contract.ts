@@ -211,10 +211,24 @@ export function channelContract (t: Test, build: Build): void {
     const { app } = await build(t, { history: 2 })
     const channel = app.sse.channel('unknown')
     const ids = await publishMany(channel, 4)
-    for (const lastEventId of ['not-an-id', '1-1', '99999999999999-0']) {
+    for (const lastEventId of ['1-1', '99999999999999-0']) {
       const [gap, ...kept] = await read(channel.subscribe({ lastEventId })).take(3)
       t.match(gap, { id: lastEventId, event: GAP_EVENT }, lastEventId)
       t.same(kept.map(message => message.id), ids.slice(2))
+    }
+  })
+
+  t.test(`a lastEventId no channel could have given: a "${GAP_EVENT}" event, then live events, nothing replayed`, async t => {
+    const { app } = await build(t, { history: 50 })
+    const channel = app.sse.channel('garbage')
+    await publishMany(channel, 20)
+    for (const lastEventId of ['not-an-id', '1-1-1', '12', '1234567890123456-0', 'x'.repeat(300)]) {
+      const reader = read(channel.subscribe({ lastEventId }))
+      const [gap] = await reader.take(1)
+      t.match(gap, { id: lastEventId, event: GAP_EVENT }, lastEventId)
+      const live = await channel.publish({ live: lastEventId })
+      t.same((await reader.take(1)).map(message => message.id), [live], 'the next one is live: no history replayed')
+      await reader.iterator.return!()
     }
   })
 

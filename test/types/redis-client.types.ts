@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import ssePlugin, { type SsePluginOptions } from '../../lib/index.js'
-import type { SseRedisClient } from '../../lib/channels/redis-client.js'
+import type { SseRedisClient } from '../../lib/channels/redis/client.js'
 
 // A type test, compiled by `tsc --noEmit` in `npm test`, never run. The `redis` option is typed without
 // importing ioredis (an optional peer): an ioredis client must still be assignable, without casts.

@@ -1,0 +1,239 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { FST_SSE_BACKEND_UNAVAILABLE, FST_SSE_PUBLISH_OUTCOME_UNKNOWN } from '../../errors.js'
+import type { Serializer } from '../../frame.js'
+import type { SseMessage } from '../../message.js'
+import type { ChannelMessage } from '../../types.js'
+import type { BackendSink, ChannelBackend, Replay } from '../backend.js'
+import type { SseRedisClient } from './client.js'
+import { BodyCodec, missesEvents, readEntry, type Entry } from './codec.js'
+import { bounded, connected, connectionNameOf, duplicateSubscriber, ignore, quit, RedisClock, TimedOut } from './connection.js'
+import { Feeds } from './feeds.js'
+import { RedisNames } from './names.js'
+import { withScripts, type ScriptedRedis } from './scripts.js'
+
+// The channel backend on Redis: the only code that loads ioredis. A channel is a Redis stream (its
+// history, every entry naming the one before it); a publish appends and announces in one script;
+// each app subscribes to the channels it has subscribers for (see feeds.ts). Two connections per
+// app (per master, on a Cluster), whatever the load.
+
+/** A publish or a replay that Redis has not answered by then fails (Redis may be hung). */
+const COMMAND_TIMEOUT_MS = 2000
+/** How long `app.close()` waits for Redis to acknowledge QUIT before dropping the connections. */
+const QUIT_TIMEOUT_MS = 1000
+/** How long registration waits for Redis. */
+const CONNECT_TIMEOUT_MS = 10_000
+/** How long a feed's catch-up waits for Redis (the command connection may still be reconnecting). */
+const CATCH_UP_TIMEOUT_MS = 10_000
+
+export interface RedisBackendOptions {
+  /** An ioredis client (used for commands, never closed here) or a URL (connected and closed here). */
+  readonly redis: SseRedisClient | string
+  readonly prefix: string
+  readonly history: number
+  readonly idempotencyWindow: number
+  readonly historyTtl: number
+  readonly serialize: Serializer
+  readonly log: FastifyBaseLogger
+}
+
+function unavailable (err: unknown): Error {
+  return new FST_SSE_BACKEND_UNAVAILABLE((err as Error).message, { cause: err })
+}
+
+export class RedisBackend implements ChannelBackend {
+  readonly #command: ScriptedRedis
+  readonly #ownsCommand: boolean
+  readonly #subscriber: SseRedisClient
+  readonly #sharded: boolean
+  readonly #names: RedisNames
+  readonly #codec: BodyCodec
+  readonly #feeds: Feeds
+  readonly #clock = new RedisClock()
+  readonly #options: RedisBackendOptions
+  /** Connections that closed and are not ready again: publish and replay fail at once meanwhile. */
+  readonly #down = new Set<SseRedisClient>()
+  /** Replays in flight, by stream and id: a reconnect storm asking the same thing asks Redis once. */
+  readonly #replays = new Map<string, Promise<Replay>>()
+  #state: 'connecting' | 'up' | 'down' = 'connecting'
+  #closed = false
+
+  private constructor (command: SseRedisClient, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
+    this.#command = withScripts(command)
+    this.#ownsCommand = ownsCommand
+    this.#options = options
+    this.#sharded = command.isCluster === true
+    this.#subscriber = duplicateSubscriber(command, options.prefix)
+    this.#names = new RedisNames(options.prefix, command)
+    this.#codec = new BodyCodec(options.serialize)
+    this.#feeds = new Feeds({
+      position: stream => this.#read(stream, '', 0).then(([last]) => last),
+      fetch: (stream, after) => this.#read(stream, after, options.history),
+      subscribe: announcements => this.#subscribe(announcements),
+      // A PING answered on the pub/sub connection comes after what Redis pushed on it before. On a
+      // Cluster the announcements come from one connection per master: no single PING orders them.
+      flush: () => this.#sharded ? Promise.resolve() : bounded(this.#subscriber.ping(), COMMAND_TIMEOUT_MS),
+      unsubscribe: announcement => this.#unsubscribe(announcement)
+    }, this.#names, this.#codec, sink, options.log)
+    // A client passed in keeps its owner's error handling; the connections opened here report to the log.
+    if (ownsCommand) command.on('error', this.#onLost(command))
+    this.#subscriber.on('error', this.#onLost(this.#subscriber))
+    for (const client of [command, this.#subscriber]) {
+      client.on('close', this.#onLost(client)).on('ready', this.#onReady(client))
+    }
+    this.#subscriber.on(this.#sharded ? 'smessage' : 'message', this.#onMessage)
+  }
+
+  /** Open what the backend needs; rejects (having closed what it opened) when Redis cannot be reached. */
+  static async connect (options: RedisBackendOptions, sink: BackendSink): Promise<RedisBackend> {
+    const { redis } = options
+    // Loaded on demand: ioredis is an optional peer dependency.
+    const command = typeof redis === 'string'
+      ? new (await import('ioredis')).Redis(redis, { lazyConnect: true, connectionName: connectionNameOf(options.prefix) })
+      : redis
+    const backend = new RedisBackend(command, typeof redis === 'string', options, sink)
+    try {
+      await Promise.all([connected(command, CONNECT_TIMEOUT_MS), connected(backend.#subscriber, CONNECT_TIMEOUT_MS)])
+      await bounded(backend.#clock.sync(command), CONNECT_TIMEOUT_MS)
+    } catch (err) {
+      await backend.close()
+      throw unavailable(err)
+    }
+    backend.#state = 'up'
+    return backend
+  }
+
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string> {
+    const body = this.#codec.encode(message)
+    const { history, idempotencyWindow, historyTtl } = this.#options
+    const names = this.#names
+    this.#ready()
+    let id: string | null
+    try {
+      id = await bounded(this.#command.ssePublish(names.stream(channel), names.idempotency(channel, idempotencyKey ?? ''),
+        history, body, idempotencyKey === undefined ? 0 : idempotencyWindow, historyTtl, names.announcement(channel),
+        this.#sharded ? 'SPUBLISH' : 'PUBLISH', this.#clock.deadline(COMMAND_TIMEOUT_MS)), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      // Sent but unanswered: it may have run. The script's deadline makes a late run store nothing.
+      if (err instanceof TimedOut) throw new FST_SSE_PUBLISH_OUTCOME_UNKNOWN(err.message, { cause: err })
+      throw unavailable(err)
+    }
+    if (id === null) throw new FST_SSE_BACKEND_UNAVAILABLE('Redis ran the publish after its deadline and stored nothing')
+    return id
+  }
+
+  replay (channel: string, lastEventId: string): Promise<Replay> {
+    const stream = this.#names.stream(channel)
+    const key = stream + ' ' + lastEventId
+    let replay = this.#replays.get(key)
+    if (replay === undefined) {
+      replay = this.#replay(stream, lastEventId).finally(() => this.#replays.delete(key))
+      this.#replays.set(key, replay)
+    }
+    return replay
+  }
+
+  watch (channel: string): void {
+    this.#feeds.watch(channel)
+  }
+
+  unwatch (channel: string): void {
+    this.#feeds.unwatch(channel)
+  }
+
+  // The history lives in Redis, under its own expiry: nothing is kept here for a channel nobody watches.
+  forget (): void {}
+
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#subscriber.removeListener(this.#sharded ? 'smessage' : 'message', this.#onMessage)
+    this.#feeds.clear()
+    await Promise.all([quit(this.#subscriber, QUIT_TIMEOUT_MS), this.#ownsCommand ? quit(this.#command, QUIT_TIMEOUT_MS) : undefined])
+  }
+
+  async #replay (stream: string, after: string): Promise<Replay> {
+    this.#ready()
+    let last: string, entries: Entry[]
+    try {
+      [last, entries] = await bounded(this.#read(stream, after, this.#options.history), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      throw unavailable(err)
+    }
+    const messages: ChannelMessage[] = []
+    let unread = 0
+    for (const entry of entries) {
+      try {
+        messages.push(this.#codec.decode(entry.id, entry.body))
+      } catch {
+        unread++
+      }
+    }
+    if (unread > 0) this.#options.log.warn({ stream, unread }, 'sse channel skipped Redis entries it cannot read in a replay')
+    return { gap: missesEvents(after, entries, last), messages }
+  }
+
+  /** Throws FST_SSE_BACKEND_UNAVAILABLE while a connection is down: never queued to run after the caller gave up. */
+  #ready (): void {
+    const { status } = this.#command
+    if (status !== 'ready') throw new FST_SSE_BACKEND_UNAVAILABLE(`the Redis connection is ${status}`)
+    // The other connection already saw Redis go: a command sent now could sit in ioredis until Redis
+    // is back and run then, after this caller was told it failed.
+    if (this.#down.size > 0) throw new FST_SSE_BACKEND_UNAVAILABLE('the Redis connection is reconnecting')
+  }
+
+  async #read (stream: string, after: string, count: number): Promise<[string, Entry[]]> {
+    const [last, raw] = await bounded(this.#command.sseReplay(stream, after, count), CATCH_UP_TIMEOUT_MS)
+    return [last, raw.map(readEntry)]
+  }
+
+  async #subscribe (announcements: string[]): Promise<void> {
+    const subscriber = this.#subscriber as SseRedisClient & { ssubscribe (channel: string): Promise<unknown> }
+    try {
+      if (!this.#sharded) {
+        await subscriber.subscribe(...announcements)
+      } else {
+        // A Cluster takes sharded subscriptions one slot at a time.
+        await Promise.all(announcements.map(announcement => subscriber.ssubscribe(announcement)))
+      }
+    } catch (err) {
+      // Refused at once while the connection is down (its next 'ready' subscribes again); refused by
+      // a Redis that is up (an ACL), it is worth a line.
+      if (subscriber.status === 'ready') this.#options.log.warn({ err, announcements }, 'sse channel could not subscribe in Redis')
+      throw err
+    }
+  }
+
+  #unsubscribe (announcement: string): void {
+    const subscriber = this.#subscriber as SseRedisClient & { sunsubscribe (channel: string): Promise<unknown> }
+    // Fails only while the connection is down, and then nothing is subscribed on it any more.
+    const unsubscribed = this.#sharded ? subscriber.sunsubscribe(announcement) : subscriber.unsubscribe(announcement)
+    unsubscribed.catch(ignore)
+  }
+
+  #onMessage = (announcement: string, payload: string): void => {
+    this.#feeds.accept(announcement, payload)
+  }
+
+  /** An 'error' or a 'close': down until its next 'ready'; logged once per outage, by the first to notice. */
+  #onLost (client: SseRedisClient) {
+    return (err?: Error): void => {
+      if (this.#closed) return
+      this.#down.add(client)
+      if (this.#state !== 'up') return
+      this.#state = 'down'
+      this.#options.log.warn({ err }, 'sse lost its Redis connection; reconnecting (publish and replay fail meanwhile)')
+    }
+  }
+
+  #onReady (client: SseRedisClient) {
+    return (): void => {
+      if (this.#closed) return
+      this.#down.delete(client)
+      if (client === this.#command) this.#clock.sync(client).catch(ignore)
+      else this.#feeds.resubscribe()
+      if (this.#state === 'down' && this.#down.size === 0) {
+        this.#state = 'up'
+        this.#options.log.info('sse Redis connection is back; catching up')
+      }
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { messageFrame, prepare, type Serializer } from '../../frame.js'
+import type { SseMessage } from '../../message.js'
+import type { ChannelMessage } from '../../types.js'
+import { ID_PATTERN } from '../backend.js'
+import { GAP_EVENT } from '../subscription.js'
+import type { RawEntry } from './scripts.js'
+
+// What crosses Redis, both ways. Every event is a body: a JSON array [kind, text, event, retry,
+// comment], null for what is absent. Its data was serialized once, by the app that published, and
+// every app frames that text as it is.
+
+const NO_DATA = 0
+/** The data was a string: it went as it was. */
+const TEXT = 1
+/** The data went through a custom `serialize`: apps receive that text. */
+const SERIALIZED = 2
+/** The data went through JSON.stringify: apps receive it back through JSON.parse. */
+const JSON_TEXT = 3
+type Body = [kind: number, text: string | null, event: string | null, retry: number | null, comment: string | null]
+
+/** A stream entry read by field name: `p` is the id of the entry before it, `b` its body. */
+export interface Entry {
+  readonly id: string
+  /** Undefined for an entry this plugin did not write. */
+  readonly prev: string | undefined
+  readonly body: string | undefined
+}
+
+export function readEntry ([id, fields]: RawEntry): Entry {
+  let prev: string | undefined
+  let body: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'p') prev = fields[i + 1]
+    else if (fields[i] === 'b') body = fields[i + 1]
+  }
+  return { id, prev, body }
+}
+
+/** `<id> <prev> <body>` as an entry; throws on anything else. */
+export function readAnnouncement (payload: string): Entry {
+  const space = payload.indexOf(' ')
+  const next = payload.indexOf(' ', space + 1)
+  const id = payload.slice(0, space)
+  if (space === -1 || next === -1 || !ID_PATTERN.test(id)) throw new Error('not an announcement of this plugin')
+  return { id, prev: payload.slice(space + 1, next), body: payload.slice(next + 1) }
+}
+
+/**
+ * Whether events after `after` are missing from `entries` (the first ones to follow it, as the
+ * replay script answers), given the stream's `last` id and, when known, an entry announced since:
+ * the one rule for "is there a gap?".
+ */
+export function missesEvents (after: string, entries: readonly Entry[], last: string, announced?: Entry): boolean {
+  if (entries.length > 0) return entries[0]!.prev !== after
+  return last !== after && announced?.prev !== after
+}
+
+export class BodyCodec {
+  readonly #serialize: Serializer
+  readonly #json: boolean
+
+  constructor (serialize: Serializer) {
+    this.#serialize = serialize
+    this.#json = serialize === JSON.stringify
+  }
+
+  /** Validate every field exactly as the stream would (same errors), and serialize the data once. */
+  encode (message: SseMessage): string {
+    let text: string | null = null
+    messageFrame(message, value => (text = this.#serialize(value)))
+    const { data } = message
+    const kind = data === undefined ? NO_DATA : typeof data === 'string' ? TEXT : this.#json ? JSON_TEXT : SERIALIZED
+    const body: Body = [kind, kind === TEXT ? data as string : text, message.event ?? null,
+      message.retry ?? null, message.comment ?? null]
+    return JSON.stringify(body)
+  }
+
+  /**
+   * A stored event as a message framed once for every subscriber of this app, without serializing
+   * again. Throws on a body this plugin did not write (its fields are validated as on publish).
+   */
+  decode (id: string, body: string | undefined): ChannelMessage {
+    if (body === undefined) throw new Error('an entry without a body: not written by this plugin')
+    const parsed: unknown = JSON.parse(body)
+    if (!isBody(parsed)) throw new Error('a body of another shape: not written by this plugin')
+    const [kind, text, event, retry, comment] = parsed
+    // Only this app's channel may say events were lost (publish refuses the name).
+    if (event === GAP_EVENT) throw new Error(`the reserved event name ${GAP_EVENT}: not published by this plugin`)
+    const message: SseMessage = { id }
+    if (event !== null) message.event = event
+    if (retry !== null) message.retry = retry
+    if (comment !== null) message.comment = comment
+    if (kind === JSON_TEXT) {
+      const value: unknown = JSON.parse(text!)
+      // A value whose JSON is a string (a Date) keeps that JSON text: it is what the frame must carry.
+      message.data = typeof value === 'string' ? text : value
+    } else if (kind !== NO_DATA) {
+      message.data = text
+    }
+    return prepare(message, () => text!) as ChannelMessage
+  }
+}
+
+function isBody (value: unknown): value is Body {
+  if (!Array.isArray(value) || value.length !== 5) return false
+  const [kind, text, event, retry, comment] = value as unknown[]
+  return (kind === NO_DATA ? text === null : (kind === TEXT || kind === SERIALIZED || kind === JSON_TEXT) && typeof text === 'string') &&
+    (event === null || typeof event === 'string') &&
+    (retry === null || typeof retry === 'number') &&
+    (comment === null || typeof comment === 'string')
+}

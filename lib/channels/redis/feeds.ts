@@ -1,0 +1,220 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { BackendSink } from '../backend.js'
+import { compareIds } from '../backend.js'
+import { ignore } from './connection.js'
+import { missesEvents, readAnnouncement, type BodyCodec, type Entry } from './codec.js'
+
+// The channels this app has subscribers on, each a feed of announcements kept continuous: every
+// announcement names the id before it, so a feed that missed one (a dropped connection, a Redis that
+// restarted, a subscription not yet confirmed) fetches what is missing from the stream before it
+// delivers anything newer, or tells its subscribers that events are gone.
+
+/** What the feeds need from Redis. */
+export interface FeedRedis {
+  /** The stream's last id ('' without a stream). Sent at once: later publishes of this app come after it. */
+  position (stream: string): Promise<string>
+  /** The entries after `after` (the newest kept, when they do not follow it) and the stream's last id. */
+  fetch (stream: string, after: string): Promise<[last: string, entries: Entry[]]>
+  /** Subscribe the pub/sub connection; rejects at once while it is down. */
+  subscribe (announcements: string[]): Promise<unknown>
+  /** Resolves once every announcement Redis sent before now has been received. */
+  flush (): Promise<unknown>
+  unsubscribe (announcement: string): void
+}
+
+interface Feed {
+  readonly name: string
+  readonly stream: string
+  readonly announcement: string
+  /** The last event delivered, or where the stream stood when watched; null: take what comes next as it is. */
+  last: string | null
+  /** Announcements held while missing events are fetched; null while they flow. */
+  held: Entry[] | null
+  /** Its start position is known. */
+  positioned: boolean
+  /** Redis confirmed its subscription on the current connection. */
+  subscribed: boolean
+  /**
+   * Ids the last fetch delivered whose announcements may still come, late, over the other
+   * connection; null once an announcement past them came (announcements arrive in stream order).
+   */
+  fetched: Set<string> | null
+  /** A catch-up is running; `again`: run another round when it ends. */
+  busy: boolean
+  again: boolean
+}
+
+export interface FeedNames {
+  stream (channel: string): string
+  announcement (channel: string): string
+}
+
+export class Feeds {
+  readonly #redis: FeedRedis
+  readonly #names: FeedNames
+  readonly #codec: BodyCodec
+  readonly #sink: BackendSink
+  readonly #log: FastifyBaseLogger
+  /** By pub/sub channel. */
+  readonly #feeds = new Map<string, Feed>()
+
+  constructor (redis: FeedRedis, names: FeedNames, codec: BodyCodec, sink: BackendSink, log: FastifyBaseLogger) {
+    this.#redis = redis
+    this.#names = names
+    this.#codec = codec
+    this.#sink = sink
+    this.#log = log
+  }
+
+  watch (name: string): void {
+    const feed: Feed = {
+      name,
+      stream: this.#names.stream(name),
+      announcement: this.#names.announcement(name),
+      last: null,
+      held: [],
+      positioned: false,
+      subscribed: false,
+      fetched: null,
+      busy: false,
+      again: false
+    }
+    this.#feeds.set(feed.announcement, feed)
+    this.#start(feed, this.#redis.position(feed.stream))
+  }
+
+  unwatch (name: string): void {
+    const announcement = this.#names.announcement(name)
+    this.#feeds.delete(announcement)
+    this.#redis.unsubscribe(announcement)
+  }
+
+  clear (): void {
+    this.#feeds.clear()
+  }
+
+  /** The pub/sub connection is (again) ready: nothing is subscribed on it yet. */
+  resubscribe (): void {
+    const feeds = [...this.#feeds.values()]
+    if (feeds.length === 0) return
+    for (const feed of feeds) {
+      feed.subscribed = false
+      feed.held ??= []
+    }
+    // Refused, the connection went again (its next 'ready' tries again) or Redis said why (logged).
+    this.#redis.subscribe(feeds.map(feed => feed.announcement)).then(() => {
+      for (const feed of feeds) this.#subscribed(feed)
+    }, ignore)
+  }
+
+  /** An announcement on `announcement`. */
+  accept (announcement: string, payload: string): void {
+    const feed = this.#feeds.get(announcement)
+    // Only by a race: an announcement in flight while this app's last subscriber left.
+    if (feed === undefined) return
+    let entry: Entry
+    try {
+      entry = readAnnouncement(payload)
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name }, 'sse channel ignored a Redis message it cannot read')
+      return
+    }
+    if (feed.held !== null) {
+      feed.held.push(entry)
+      return
+    }
+    if (feed.fetched !== null) {
+      // Delivered already, by a fetch that overtook its announcement.
+      if (feed.fetched.has(entry.id)) return
+      feed.fetched = null
+    }
+    if (feed.last === null || entry.prev === feed.last) {
+      this.#deliver(feed, entry)
+    } else {
+      // A hole before it (or a history that went back): fetch what is missing first.
+      feed.held = [entry]
+      this.#catchUp(feed)
+    }
+  }
+
+  async #start (feed: Feed, position: Promise<string>): Promise<void> {
+    // Refused at once while the connection is down: its next 'ready' subscribes every feed.
+    const subscribing = this.#redis.subscribe([feed.announcement]).then(() => { feed.subscribed = true }, ignore)
+    try {
+      feed.last = await position
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name }, 'sse channel could not read its position in Redis; live events only')
+    }
+    await subscribing
+    feed.positioned = true
+    if (feed.subscribed) this.#catchUp(feed)
+  }
+
+  #subscribed (feed: Feed): void {
+    feed.subscribed = true
+    if (feed.positioned) this.#catchUp(feed)
+  }
+
+  #watching (feed: Feed): boolean {
+    return this.#feeds.get(feed.announcement) === feed
+  }
+
+  async #catchUp (feed: Feed): Promise<void> {
+    feed.held ??= []
+    if (feed.busy) {
+      feed.again = true
+      return
+    }
+    feed.busy = true
+    do {
+      feed.again = false
+      await this.#round(feed)
+    } while (feed.again && this.#watching(feed))
+    feed.busy = false
+  }
+
+  /** Fetch what follows `feed.last`, deliver it, then what was held; another round if a hole remains. */
+  async #round (feed: Feed): Promise<void> {
+    const after = feed.last
+    if (after !== null) {
+      let last: string | null = null
+      let entries: Entry[] = []
+      try {
+        [last, entries] = await this.#redis.fetch(feed.stream, after)
+        // Nothing kept to fetch (a history of 0), yet the stream went on: its announcements are on their way.
+        if (entries.length === 0 && last !== after) await this.#redis.flush()
+      } catch (err) {
+        this.#log.warn({ err, channel: feed.name }, 'sse channel could not fetch the events it missed from Redis')
+      }
+      if (!this.#watching(feed)) return
+      if (last === null || missesEvents(after, entries, last, feed.held?.[0])) {
+        this.#sink.gap(feed.name, after)
+        // Nothing fetched to go on from: what comes next is taken as it is.
+        if (entries.length === 0) feed.last = null
+      }
+      for (const entry of entries) this.#deliver(feed, entry)
+      feed.fetched = entries.length > 0 ? new Set(entries.map(entry => entry.id)) : null
+    }
+    const held = feed.held ?? []
+    feed.held = null
+    for (let i = 0; i < held.length; i++) {
+      const entry = held[i]!
+      if (feed.last !== null && entry.prev !== feed.last) {
+        if (compareIds(entry.id, feed.last) <= 0) continue
+        feed.held = held.slice(i)
+        feed.again = true
+        return
+      }
+      this.#deliver(feed, entry)
+    }
+  }
+
+  #deliver (feed: Feed, entry: Entry): void {
+    feed.last = entry.id
+    try {
+      this.#sink.deliver(feed.name, this.#codec.decode(entry.id, entry.body))
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name, id: entry.id }, 'sse channel ignored a Redis event it cannot read')
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import type { SseRedisClient } from './client.js'
+
+/**
+ * The Redis names of a channel. Every key of one channel carries the hash tag `{<channel>}`, so a
+ * Redis Cluster keeps them in one slot and one script can touch them all; the pub/sub channel carries
+ * it too, as sharded pub/sub requires. Keys are given to ioredis, which adds its `keyPrefix`; the
+ * pub/sub channel is named in full (ioredis does not prefix it), with the database number, because
+ * Redis pub/sub ignores databases: apps on db 14 and db 15 of one server must not hear each other.
+ */
+export class RedisNames {
+  readonly #prefix: string
+  readonly #announcementPrefix: string
+  readonly #announcementSuffix: string
+
+  constructor (prefix: string, client: SseRedisClient) {
+    const { keyPrefix, db } = (client.options ?? {}) as { keyPrefix?: unknown, db?: unknown }
+    this.#prefix = prefix
+    this.#announcementPrefix = (typeof keyPrefix === 'string' ? keyPrefix : '') + prefix
+    this.#announcementSuffix = '@' + (typeof db === 'number' ? db : 0)
+  }
+
+  /** The stream holding the channel's history, as ioredis is given it. */
+  stream (channel: string): string {
+    return this.#prefix + '{' + channel + '}'
+  }
+
+  /** Where the id of the publish with `key` is remembered, as ioredis is given it. */
+  idempotency (channel: string, key: string): string {
+    return this.#prefix + '{' + channel + '}:idempotency:' + key
+  }
+
+  /** The pub/sub channel announcing the channel's events, as Redis names it. */
+  announcement (channel: string): string {
+    return this.#announcementPrefix + '{' + channel + '}' + this.#announcementSuffix
+  }
+}

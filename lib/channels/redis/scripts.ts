@@ -1,0 +1,93 @@
+import type { SseRedisClient } from './client.js'
+
+// The Lua scripts, defined once per connection with `defineCommand`. Each runs atomically, so an
+// event is stored and announced together, or not at all.
+
+/** Where `last-generated-id` of the stream `key` is ('' without a stream). */
+const LAST_ID = `
+local function last_id (key)
+  if redis.call('EXISTS', key) == 0 then return '' end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return ''
+end
+`
+
+/**
+ * KEYS: the stream, the idempotency key. ARGV: history (entries kept, about; exactly 0 for 0), body,
+ * idempotency window in ms ('0': no key), stream TTL in ms ('0': none), pub/sub channel, 'PUBLISH' or
+ * 'SPUBLISH', deadline in Redis ms ('0': none).
+ *
+ * A key already set stores nothing and answers the id it holds. Past the deadline (the caller was
+ * told it timed out) nothing is stored and the answer is false. Otherwise the entry gets its id and
+ * `p`, the id before it, and is announced as `<id> <prev> <body>`.
+ */
+const PUBLISH = LAST_ID + `
+if ARGV[3] ~= '0' then
+  local first = redis.call('GET', KEYS[2])
+  if first then return first end
+end
+if ARGV[7] ~= '0' then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[7]) then return false end
+end
+local prev = last_id(KEYS[1])
+local id
+if ARGV[1] == '0' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '0', '*', 'p', prev, 'b', ARGV[2])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'p', prev, 'b', ARGV[2])
+end
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], id, 'PX', ARGV[3]) end
+redis.call(ARGV[6], ARGV[5], id .. ' ' .. prev .. ' ' .. ARGV[2])
+return id
+`
+
+/**
+ * KEYS: the stream. ARGV: an id ('' for none), the most entries to answer.
+ * `{ last id the stream gave ('' without a stream), entries oldest first }`: the newest entries after
+ * the id when the first of them follows it; otherwise (the id is unknown, trimmed away, or from a history
+ * Redis lost) the newest ones. With a count of 0, only the last id: where the stream stands.
+ */
+const REPLAY = LAST_ID + `
+local function reversed (entries)
+  local oldest_first = {}
+  for i = #entries, 1, -1 do oldest_first[#oldest_first + 1] = entries[i] end
+  return oldest_first
+end
+local last = last_id(KEYS[1])
+local count = tonumber(ARGV[2])
+if last == '' or count == 0 or ARGV[1] == last then return { last, {} } end
+if ARGV[1] ~= '' then
+  local after = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[1], 'COUNT', count)
+  local oldest = after[#after]
+  if oldest then
+    local fields = oldest[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'p' then
+        if fields[i + 1] == ARGV[1] then return { last, reversed(after) } end
+        break
+      end
+    end
+  end
+end
+return { last, reversed(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', count)) }
+`
+
+/** An entry as Redis answers it: its id and its fields, name then value. */
+export type RawEntry = [id: string, fields: string[]]
+
+export interface ScriptedRedis extends SseRedisClient {
+  ssePublish (stream: string, idempotencyKey: string, history: number, body: string, window: number, ttl: number,
+    announcement: string, publishCommand: string, deadline: number): Promise<string | null>
+  sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
+}
+
+export function withScripts (client: SseRedisClient): ScriptedRedis {
+  client.defineCommand('ssePublish', { numberOfKeys: 2, lua: PUBLISH })
+  client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
+  return client as ScriptedRedis
+}
