@@ -7,10 +7,11 @@ import { channelRoute } from '../fixtures/channels.js'
 import { closeApp, urlOf } from '../fixtures/http.js'
 import type { LogLine } from '../fixtures/logs.js'
 import { seeded } from '../fixtures/random.js'
-import { connectionsOf, ownRedis, redisServerAvailable, testClient } from '../fixtures/redis.js'
+import { ownRedis, redisServerAvailable, testClient } from '../fixtures/redis.js'
 import { until } from '../fixtures/wait.js'
 import { check, PROBLEMS, summary, type Phase, type Wipe } from './checker.js'
 import { Client } from './clients.js'
+import { Injector } from './injector.js'
 import { Producer } from './producer.js'
 
 // Issue 8's fault-injection suite, the strongest proof the channels can have. A producer publishes a
@@ -19,9 +20,11 @@ import { Producer } from './producer.js'
 // follow one another with the stream flowing in between: Redis hangs (CLIENT PAUSE, longer than the
 // plugin's 2 s command timeout), each app's subscriber connection and command connection killed, Redis
 // crashing and restarting with its append-only file, app A closed and opened again on a new port, and
-// Redis crashing and coming back without its data. Then the checker (./checker.ts) holds every client's
-// record against what was published: no copy, no unknown id, publish order, nothing lost unless a gap
-// notice said so, and a gap notice only where history was really lost.
+// Redis crashing and coming back without its data. Kills and the first crash are timed around a publish
+// in flight (./injector.ts), where an outcome is unknown. After each fault every app must accept
+// publishes again within seconds. Then the checker (./checker.ts) holds every client's record against
+// what was published: no copy, no unknown id, publish order, nothing lost unless a gap notice said so,
+// and a gap notice only where history was really lost.
 //
 // Seeded: the seed is printed, `SSE_FAULTS_SEED=<n>` replays the choices (timing still varies).
 // `SSE_FAULTS_CLIENTS=<n>` (default 200) scales it up locally.
@@ -45,12 +48,8 @@ const DOWN_MS: [number, number] = [300, 1500]
 const CRASH_DOWN_MS: [number, number] = [2200, 3000]
 /** The stream flows this long between two faults. */
 const FLOW_MS: [number, number] = [2500, 4000]
-/** How long a fault waits for a publish to be in flight, to strike then. */
-const SEND_WAIT_MS = 2000
 /** How long after a fault each app may take to accept publishes again (Redis is back by then). */
 const RECOVERY_MS = 5000
-/** How long the suite waits for each app to have its two Redis connections before killing them. */
-const CONNECTIONS_MS = 5000
 /** How long each phase may take to settle before the suite goes on (and the checker reports what is missing). */
 const SETTLE_MS = 15_000
 
@@ -69,7 +68,6 @@ interface RunningApp {
   readonly app: FastifyInstance
   readonly url: string
   readonly channel: Channel
-  readonly logs: LogLine[]
 }
 
 t.setTimeout(120_000)
@@ -80,7 +78,6 @@ if (await redisServerAvailable(t)) {
     const redis = await ownRedis(t, { persistent: true })
     const admin = testClient(t, redis.url)
     const prefix = `sse-faults-${SEED}:`
-    const connectionName = 'fastify-sse-stream:' + prefix
     const started = Date.now()
     const phases: Phase[] = []
     const wipes: Wipe[] = []
@@ -94,7 +91,7 @@ if (await redisServerAvailable(t)) {
       const { app, logs } = await buildApp(t, { redis: redis.url, redisPrefix: prefix, history: HISTORY, retry: RETRY_MS })
       allLogs.push(logs)
       channelRoute(app, CHANNEL)
-      return { name, app, url: await urlOf(app), channel: app.sse.channel(CHANNEL), logs }
+      return { name, app, url: await urlOf(app), channel: app.sse.channel(CHANNEL) }
     }
     /** The apps up now, A before B: where the producer publishes and the balancer sends clients. */
     const up: RunningApp[] = [await open('A'), await open('B')]
@@ -116,77 +113,20 @@ if (await redisServerAvailable(t)) {
     }
     await sleep(random.int(...FLOW_MS))
 
-    /**
-     * The ids of the plugin's connections, each app's subscriber (flag P) and its command connection,
-     * once there are two per app up (or after CONNECTIONS_MS: a connection may still be reconnecting).
-     */
-    const pluginConnections = async (): Promise<{ subscribers: string[], commands: string[] }> => {
-      const deadline = Date.now() + CONNECTIONS_MS
-      for (;;) {
-        const connections = await connectionsOf(admin, connectionName)
-        const subscriber = (flags: string | undefined): boolean => flags?.includes('P') === true
-        const subscribers = connections.filter(c => subscriber(c.flags)).map(c => c.id!)
-        const commands = connections.filter(c => !subscriber(c.flags)).map(c => c.id!)
-        const complete = subscribers.length === up.length && commands.length === up.length
-        if (complete || Date.now() > deadline) return { subscribers, commands }
-        await sleep(50)
-      }
+    const injector = new Injector(redis, admin, prefix, producer)
+    /** Kill one kind of the plugin's connections, each app's, timed `order` around a publish. */
+    const killAll = async (kind: 'subscribers' | 'commands', order: 'publish first' | 'fault first'): Promise<void> => {
+      const connections = await injector.connections(up.length)
+      t.equal(connections[kind].length, up.length, `one of the ${kind} per app`, { listed: connections.listed })
+      await injector.aroundPublish(order, () => injector.kill(connections[kind]))
     }
-    const kill = (ids: string[]): Promise<unknown> => Promise.all(ids.map(id => admin.call('CLIENT', 'KILL', 'ID', id)))
-    /**
-     * `act` around a publish in flight, in a chosen order. Redis is frozen (SIGSTOP), the next publish
-     * and `act`'s commands reach its socket buffers, and it is thawed: it reads them in the order they
-     * came, in one turn. 'publish first': Redis runs the publish, then `act`, before anything it owes is
-     * written (the publish's answer, its announcements). 'fault first': `act` runs while the publish
-     * still waits unread in its socket (a connection closed then is reset, and the client sees an error).
-     */
-    const aroundPublish = async (order: 'publish first' | 'fault first', act: () => Promise<unknown>): Promise<void> => {
-      redis.freeze()
-      let acting: Promise<unknown> = Promise.resolve()
-      try {
-        if (order === 'fault first') {
-          acting = act()
-          await sleep(5)
-        }
-        await producer.nextSend(SEND_WAIT_MS)
-        await sleep(5)
-        if (order === 'publish first') {
-          acting = act()
-          await sleep(5)
-        }
-      } finally {
-        redis.thaw()
-      }
-      await acting
-    }
-
     const faults: Array<[name: string, inject: () => Promise<unknown>]> = [
-      ['CLIENT PAUSE ALL (Redis hangs past the command timeout)', async () => {
-        const ms = random.int(...PAUSE_MS)
-        await admin.call('CLIENT', 'PAUSE', String(ms), 'ALL')
-        await sleep(ms)
-      }],
-      ['CLIENT KILL of each app\'s subscriber connection, an announcement unsent', async () => {
-        const { subscribers } = await pluginConnections()
-        t.equal(subscribers.length, 2, 'one subscriber connection per app')
-        await aroundPublish('publish first', () => kill(subscribers))
-      }],
-      ['CLIENT KILL of each app\'s command connection, a publish run but unanswered', async () => {
-        const { commands } = await pluginConnections()
-        t.equal(commands.length, 2, 'one command connection per app')
-        await aroundPublish('publish first', () => kill(commands))
-      }],
-      ['CLIENT KILL of each app\'s command connection, a publish unread (the connection is reset)', async () => {
-        const { commands } = await pluginConnections()
-        t.equal(commands.length, 2, 'one command connection per app')
-        await aroundPublish('fault first', () => kill(commands))
-      }],
-      ['Redis crashes (kill -9), a publish in flight, and restarts with its append-only file', async () => {
-        await producer.nextSend(SEND_WAIT_MS)
-        await redis.kill()
-        await sleep(random.int(...CRASH_DOWN_MS))
-        await redis.start()
-      }],
+      ['CLIENT PAUSE ALL (Redis hangs past the command timeout)', () => injector.pause(random.int(...PAUSE_MS))],
+      ['CLIENT KILL of each app\'s subscriber connection, an announcement unsent', () => killAll('subscribers', 'publish first')],
+      ['CLIENT KILL of each app\'s command connection, a publish run but unanswered', () => killAll('commands', 'publish first')],
+      ['CLIENT KILL of each app\'s command connection, a publish unread (the connection is reset)', () => killAll('commands', 'fault first')],
+      ['Redis crashes (kill -9), a publish in flight, and restarts with its append-only file', () =>
+        injector.crashWithPublishInFlight(random.int(...CRASH_DOWN_MS))],
       ['app A closed, then opened again on a new port', async () => {
         const a = up.shift()!
         await closeApp(a.app)
@@ -196,14 +136,8 @@ if (await redisServerAvailable(t)) {
       // Not with a publish in flight: the copy Redis delivered before it crashed is lost with the data,
       // its idempotency key too, and the retry is stored again under a new id (a copy no backend can
       // prevent once Redis forgets).
-      ['Redis crashes (kill -9) between two publishes, and restarts without its data', async () => {
-        await producer.nextPublished(SEND_WAIT_MS)
-        await redis.kill()
-        // Whatever was acknowledged by now was acknowledged by the Redis that lost it.
-        wipes.push({ at: Date.now(), firstSeq: producer.ids.length })
-        await sleep(random.int(...DOWN_MS))
-        await redis.restart({ wipe: true })
-      }]
+      ['Redis crashes (kill -9) between two publishes, and restarts without its data', () =>
+        injector.crashAndWipe(random.int(...DOWN_MS), acknowledged => wipes.push({ at: Date.now(), firstSeq: acknowledged }))]
     ]
     /** Each app up publishes (on a channel of its own) within RECOVERY_MS of the fault's end, or is reported. */
     const unrecovered: string[] = []
@@ -268,8 +202,8 @@ if (await redisServerAvailable(t)) {
     t.same(unrecovered, [], 'every app accepted publishes again within a few seconds of each fault')
     t.same(producer.stalls, [], 'no app kept failing publishes')
     t.same(producer.backwards, [], 'every id a publish resolved to comes after the one before')
-    const { subscribers, commands } = await pluginConnections()
-    t.same([subscribers.length, commands.length], [2, 2], 'two connections per app, none left from the closed app')
+    const { subscribers, commands, listed } = await injector.connections(up.length)
+    t.same([subscribers.length, commands.length], [2, 2], 'two connections per app, none left from the closed app', { listed })
 
     await Promise.all(up.map(running => closeApp(running.app)))
   })
