@@ -48,6 +48,7 @@ export class Producer {
   error: Error | undefined
   readonly #options: ProducerOptions
   #stopping = false
+  #abandoned = false
   #running: Promise<void> | undefined
   #onSend: Array<() => void> = []
   #onPublished: Array<() => void> = []
@@ -77,6 +78,12 @@ export class Producer {
   async stop (): Promise<void> {
     this.#stopping = true
     await this.#running
+  }
+
+  /** Stops at once, the event in flight left as it is (a test that failed midway is being torn down). */
+  abandon (): void {
+    this.#stopping = true
+    this.#abandoned = true
   }
 
   async #run (): Promise<void> {
@@ -125,6 +132,7 @@ export class Producer {
           this.retried.set(seq, history)
         }
       }
+      if (this.#abandoned) throw new Error(`abandoned at event #${seq}`)
       const now = Date.now()
       if (now - begun > GIVE_UP_MS) throw new Error(`event #${seq} was not published within ${GIVE_UP_MS} ms (last: ${last})`)
       if (now - onThisAppSince > STALL_MS) {

@@ -97,6 +97,7 @@ if (await redisServerAvailable(t)) {
     const up: RunningApp[] = [await open('A'), await open('B')]
 
     const producer = new Producer({ targets: () => up, intervalMs: random.int(10, 20), keyPrefix: `${prefix}${SEED}:` })
+    t.teardown(() => producer.abandon())
     const balancer = { pick: (choice: typeof random) => up.length === 0 ? undefined : choice.pick(up).url }
     const clients = Array.from({ length: CLIENTS }, (_, n) =>
       new Client(`client ${n}`, balancer, seeded((SEED + n * 0x9e3779b9) >>> 0), { path: '/' + CHANNEL, stayMs: [1500, 6000] }))
