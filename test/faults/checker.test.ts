@@ -1,0 +1,74 @@
+import t from 'tap'
+import { check, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
+
+// The checker of the fault-injection suite is what makes it a proof: here it is shown each thing it
+// must catch, and what it must let pass, on records written by hand.
+
+const ids = Array.from({ length: 10 }, (_, seq) => `${1000 + seq}-0`)
+const published = { ids, at: ids.map((_, seq) => 100 + seq) }
+const phases = [{ at: 0, name: 'flowing' }, { at: 105, name: 'wipe' }]
+
+const tick = (seq: number, id = ids[seq]!, at = 200): Received => ({ id, event: 'tick', data: JSON.stringify({ seq }), at })
+const gap = (lastEventId: string, at = 200): Received =>
+  ({ id: lastEventId, event: GAP_EVENT, data: JSON.stringify({ lastEventId }), at })
+const client = (...received: Received[]): ClientRecord => ({ name: 'c1', received })
+const seqs = (...list: number[]): Received[] => list.map(seq => tick(seq))
+
+t.test('every event once and in order, from the first one a client got: nothing to report', async t => {
+  const verdict = check(published, [client(...seqs(3, 4, 5, 6, 7, 8, 9))], [], phases)
+  t.equal(verdict.published, 10)
+  t.equal(verdict.delivered, 7)
+  t.same(Object.values(verdict.counts), Object.values(verdict.counts).map(() => 0))
+})
+
+t.test('a copy, an event out of order, an id no publish resolved to, a lost event, a client that got nothing', async t => {
+  const verdict = check(published, [
+    client(...seqs(0, 1, 1, 3, 2, 4, 5, 6, 7, 8), tick(9, '999-0')),
+    { name: 'c2', received: [] }
+  ], [], phases)
+  t.equal(verdict.counts.duplicates, 1)
+  t.equal(verdict.counts.outOfOrder, 1)
+  t.equal(verdict.counts.unknownIds, 1)
+  t.equal(verdict.counts.unexplainedLosses, 1, '#2 came too late to count as received')
+  t.equal(verdict.counts.silentClients, 1)
+  t.match(verdict.examples.unknownIds[0], /c1 got #9 with id 999-0, but its publish resolved to 1009-0/)
+  t.same(verdict.byPhase.duplicates, { flowing: 1 })
+})
+
+t.test('a client that does not catch up with the last event has lost the rest', async t => {
+  const verdict = check(published, [client(...seqs(0, 1, 2, 3, 4, 5, 6))], [], phases)
+  t.equal(verdict.counts.unexplainedLosses, 3)
+})
+
+t.test('after a wipe, a gap notice for an id from before it covers the lost events, not the kept ones', async t => {
+  const wipe = { at: 150, firstSeq: 6 }
+  const covered = check(published, [client(...seqs(0, 1, 2), gap(ids[2]!), ...seqs(6, 7, 8, 9))], [wipe], phases)
+  t.equal(covered.gaps, 1)
+  t.equal(covered.gapped, 3, '#3, #4 and #5 were lost with the history')
+  t.equal(covered.counts.unexpectedGaps, 0)
+  t.equal(covered.counts.unexplainedLosses, 0)
+
+  const skipped = check(published, [client(...seqs(0, 1, 2), gap(ids[2]!), ...seqs(7, 8, 9))], [wipe], phases)
+  t.equal(skipped.counts.unexplainedLosses, 1, '#6 was kept by the Redis that came back: it must arrive')
+})
+
+t.test('a gap notice with no lost history behind it, or naming another id than the client had', async t => {
+  const noWipe = check(published, [client(...seqs(0, 1, 2), gap(ids[2]!), ...seqs(5, 6, 7, 8, 9))], [], phases)
+  t.equal(noWipe.counts.unexpectedGaps, 1)
+  t.equal(noWipe.counts.unexplainedLosses, 0, 'the losses it covers are counted under the notice')
+  const early = check(published, [client(...seqs(0, 1, 2), gap(ids[2]!, 120), ...seqs(5, 6, 7, 8, 9))],
+    [{ at: 150, firstSeq: 6 }], phases)
+  t.equal(early.counts.unexpectedGaps, 1, 'a notice that came before the wipe')
+  const afterTheWipe = check(published, [client(...seqs(0, 1, 2, 6, 7), gap(ids[7]!), ...seqs(8, 9))],
+    [{ at: 150, firstSeq: 6 }], phases)
+  t.equal(afterTheWipe.counts.unexpectedGaps, 1, 'a notice for an id the Redis that came back kept')
+  const wrong = check(published, [client(...seqs(0, 1, 2), gap(ids[1]!), ...seqs(6, 7, 8, 9))],
+    [{ at: 150, firstSeq: 6 }], phases)
+  t.equal(wrong.counts.wrongGapIds, 1)
+})
+
+t.test('events under another name are reported', async t => {
+  const verdict = check(published, [client(...seqs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    { id: '', event: 'message', data: 'hello', at: 200 })], [], phases)
+  t.equal(verdict.counts.unexpectedEvents, 1)
+})
