@@ -67,11 +67,9 @@ export class RedisBackend implements ChannelBackend {
     this.#codec = new BodyCodec(options.serialize)
     this.#feeds = new Feeds({
       position: stream => this.#read(stream, '', 0).then(([last]) => last),
-      fetch: (stream, after) => this.#read(stream, after, options.history),
+      // A history of 0 still keeps the newest entry: what tells a feed whether it missed anything.
+      fetch: (stream, after) => this.#read(stream, after, Math.max(options.history, 1)),
       subscribe: announcements => this.#subscribe(announcements),
-      // A PING answered on the pub/sub connection comes after what Redis pushed on it before. On a
-      // Cluster the announcements come from one connection per master: no single PING orders them.
-      flush: () => this.#sharded ? Promise.resolve() : bounded(this.#subscriber.ping(), COMMAND_TIMEOUT_MS),
       unsubscribe: announcement => this.#unsubscribe(announcement)
     }, this.#names, this.#codec, sink, options.log)
     // A client passed in keeps its owner's error handling; the connections opened here report to the log.
@@ -192,7 +190,7 @@ export class RedisBackend implements ChannelBackend {
         await subscriber.subscribe(...announcements)
       } else {
         // A Cluster takes sharded subscriptions one slot at a time.
-        await Promise.all(announcements.map(announcement => subscriber.ssubscribe(announcement)))
+        await Promise.all(announcements.map(announcement => subscriber.ssubscribe(this.#names.sharded(announcement))))
       }
     } catch (err) {
       // Refused at once while the connection is down (its next 'ready' subscribes again); refused by
@@ -205,7 +203,9 @@ export class RedisBackend implements ChannelBackend {
   #unsubscribe (announcement: string): void {
     const subscriber = this.#subscriber as SseRedisClient & { sunsubscribe (channel: string): Promise<unknown> }
     // Fails only while the connection is down, and then nothing is subscribed on it any more.
-    const unsubscribed = this.#sharded ? subscriber.sunsubscribe(announcement) : subscriber.unsubscribe(announcement)
+    const unsubscribed = this.#sharded
+      ? subscriber.sunsubscribe(this.#names.sharded(announcement))
+      : subscriber.unsubscribe(announcement)
     unsubscribed.catch(ignore)
   }
 

@@ -25,7 +25,6 @@ export interface SseRedisClient {
   defineCommand (name: string, definition: { numberOfKeys: number, lua: string }): void
   subscribe (...channels: string[]): Promise<unknown>
   unsubscribe (...channels: string[]): Promise<unknown>
-  ping (): Promise<unknown>
   on (event: string, listener: Listener): this
   once (event: string, listener: Listener): this
   removeListener (event: string, listener: Listener): this

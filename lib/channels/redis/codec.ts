@@ -47,12 +47,10 @@ export function readAnnouncement (payload: string): Entry {
 
 /**
  * Whether events after `after` are missing from `entries` (the first ones to follow it, as the
- * replay script answers), given the stream's `last` id and, when known, an entry announced since:
- * the one rule for "is there a gap?".
+ * replay script answers), given the stream's `last` id: the one rule for "is there a gap?".
  */
-export function missesEvents (after: string, entries: readonly Entry[], last: string, announced?: Entry): boolean {
-  if (entries.length > 0) return entries[0]!.prev !== after
-  return last !== after && announced?.prev !== after
+export function missesEvents (after: string, entries: readonly Entry[], last: string): boolean {
+  return entries.length > 0 ? entries[0]!.prev !== after : last !== after
 }
 
 export class BodyCodec {

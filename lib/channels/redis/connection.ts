@@ -61,7 +61,15 @@ export function duplicateSubscriber (client: SseRedisClient, prefix: string): Ss
     enableOfflineQueue: false
   }
   if (client.isCluster === true) {
-    return client.duplicate([], { lazyConnect: true, shardedSubscribers: true, enableOfflineQueue: false, redisOptions: options })
+    // A Cluster copies its options shallowly: its nodes' options are replaced whole. Sharded
+    // subscribers open one connection per master that owns a subscribed slot.
+    const { redisOptions } = client.options as { redisOptions?: object }
+    return client.duplicate([], {
+      lazyConnect: true,
+      shardedSubscribers: true,
+      enableOfflineQueue: false,
+      redisOptions: { ...redisOptions, ...options }
+    })
   }
   return client.duplicate(options)
 }

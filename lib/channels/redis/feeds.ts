@@ -17,8 +17,6 @@ export interface FeedRedis {
   fetch (stream: string, after: string): Promise<[last: string, entries: Entry[]]>
   /** Subscribe the pub/sub connection; rejects at once while it is down. */
   subscribe (announcements: string[]): Promise<unknown>
-  /** Resolves once every announcement Redis sent before now has been received. */
-  flush (): Promise<unknown>
   unsubscribe (announcement: string): void
 }
 
@@ -181,13 +179,11 @@ export class Feeds {
       let entries: Entry[] = []
       try {
         [last, entries] = await this.#redis.fetch(feed.stream, after)
-        // Nothing kept to fetch (a history of 0), yet the stream went on: its announcements are on their way.
-        if (entries.length === 0 && last !== after) await this.#redis.flush()
       } catch (err) {
         this.#log.warn({ err, channel: feed.name }, 'sse channel could not fetch the events it missed from Redis')
       }
       if (!this.#watching(feed)) return
-      if (last === null || missesEvents(after, entries, last, feed.held?.[0])) {
+      if (last === null || missesEvents(after, entries, last)) {
         this.#sink.gap(feed.name, after)
         // Nothing fetched to go on from: what comes next is taken as it is.
         if (entries.length === 0) feed.last = null

@@ -9,13 +9,15 @@ import type { SseRedisClient } from './client.js'
  */
 export class RedisNames {
   readonly #prefix: string
+  readonly #keyPrefix: string
   readonly #announcementPrefix: string
   readonly #announcementSuffix: string
 
   constructor (prefix: string, client: SseRedisClient) {
     const { keyPrefix, db } = (client.options ?? {}) as { keyPrefix?: unknown, db?: unknown }
     this.#prefix = prefix
-    this.#announcementPrefix = (typeof keyPrefix === 'string' ? keyPrefix : '') + prefix
+    this.#keyPrefix = typeof keyPrefix === 'string' ? keyPrefix : ''
+    this.#announcementPrefix = this.#keyPrefix + prefix
     this.#announcementSuffix = '@' + (typeof db === 'number' ? db : 0)
   }
 
@@ -27,6 +29,11 @@ export class RedisNames {
   /** Where the id of the publish with `key` is remembered, as ioredis is given it. */
   idempotency (channel: string, key: string): string {
     return this.#prefix + '{' + channel + '}:idempotency:' + key
+  }
+
+  /** A pub/sub channel as ioredis is given it for sharded pub/sub, which it prefixes (unlike SUBSCRIBE). */
+  sharded (announcement: string): string {
+    return announcement.slice(this.#keyPrefix.length)
   }
 
   /** The pub/sub channel announcing the channel's events, as Redis names it. */

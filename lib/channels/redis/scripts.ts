@@ -16,7 +16,8 @@ end
 `
 
 /**
- * KEYS: the stream, the idempotency key. ARGV: history (entries kept, about; exactly 0 for 0), body,
+ * KEYS: the stream, the idempotency key. ARGV: history (entries kept, about; exactly 1 for 0: never
+ * replayed, it lets an app tell whether an event it has not been announced yet follows its last), body,
  * idempotency window in ms ('0': no key), stream TTL in ms ('0': none), pub/sub channel, 'PUBLISH' or
  * 'SPUBLISH', deadline in Redis ms ('0': none).
  *
@@ -36,7 +37,7 @@ end
 local prev = last_id(KEYS[1])
 local id
 if ARGV[1] == '0' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '0', '*', 'p', prev, 'b', ARGV[2])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '1', '*', 'p', prev, 'b', ARGV[2])
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'p', prev, 'b', ARGV[2])
 end
