@@ -156,6 +156,8 @@ if (await redisAvailable(t)) {
     const prefix = uniquePrefix(t)
     const admin = testClient(t)
     const client = testClient(t)
+    const listening = (): number[] => ['close', 'ready', 'error'].map(event => client.listenerCount(event))
+    const before = listening()
     // Passed in while still connecting; a second app shares it.
     const { app: a } = await buildApp(t, { redis: client, redisPrefix: prefix })
     await client.ping()
@@ -168,6 +170,7 @@ if (await redisAvailable(t)) {
     await b.close()
     t.equal(client.status, 'ready', 'the client passed in is left open')
     t.equal(await client.ping(), 'PONG')
+    t.same(listening(), before, 'and listened to no more: apps come and go, the client does not collect their listeners')
     t.same(await connectionsOf(admin, prefix), [])
   })
 
@@ -254,7 +257,11 @@ if (await redisAvailable(t)) {
     redis.freeze()
     t.teardown(() => redis.thaw())
     const started = Date.now()
-    await t.rejects(channel.publish('unanswered'), { code: 'FST_SSE_PUBLISH_OUTCOME_UNKNOWN', message: /did not answer the publish in time/ })
+    await Promise.all([
+      t.rejects(channel.publish('unanswered'), { code: 'FST_SSE_PUBLISH_OUTCOME_UNKNOWN', message: /did not answer the publish in time/ }),
+      t.rejects(read(channel.subscribe({ lastEventId: '1-1' })).iterator.next(),
+        { code: 'FST_SSE_BACKEND_UNAVAILABLE', message: /did not answer within/ }, 'a replay too: nothing replayed')
+    ])
     t.ok(Date.now() - started < 4000, `rejected after ${Date.now() - started} ms`)
     // Their SUBSCRIBE and UNSUBSCRIBE go unanswered too.
     read(app.sse.channel('other').subscribe())

@@ -1,0 +1,24 @@
+import t from 'tap'
+import { MemoryBackend } from '../../lib/channels/memory-backend.js'
+import type { ChannelMessage } from '../../lib/index.js'
+
+// The in-memory backend's own bookkeeping; its behaviour as a channel backend is the contract
+// (test/backends/memory.test.ts).
+
+function backend (): { memory: MemoryBackend, delivered: ChannelMessage[] } {
+  const delivered: ChannelMessage[] = []
+  const memory = new MemoryBackend(10, 60_000, JSON.stringify, { deliver: (_channel, message) => delivered.push(message), gap () {} })
+  return { memory, delivered }
+}
+
+t.test('forget(channel) drops its history and its idempotency keys, and nothing of another channel', async t => {
+  const { memory } = backend()
+  const first = await memory.publish('news', { data: 1 }, 'k')
+  const other = await memory.publish('sport', { data: 1 }, 'k')
+  memory.forget('news')
+  t.same(await memory.replay('news', first), { gap: true, messages: [] }, 'an id of the forgotten history is unknown')
+  const again = await memory.publish('news', { data: 1 }, 'k')
+  t.not(again, first, 'the key publishes anew')
+  t.equal(await memory.publish('sport', { data: 1 }, 'k'), other, 'the other channel still knows its key')
+  t.equal((await memory.replay('sport', other)).gap, false)
+})

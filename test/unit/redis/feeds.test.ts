@@ -1,0 +1,83 @@
+import t from 'tap'
+import pino from 'pino'
+import { BodyCodec, type Entry } from '../../../lib/channels/redis/codec.js'
+import { Feeds, type FeedRedis } from '../../../lib/channels/redis/feeds.js'
+import { deferred } from '../../fixtures/wait.js'
+
+// A feed's bookkeeping, with Redis answers scripted by the test: the orders of arrival a real Redis
+// produces only by chance (announcements overtaking a fetch, holes found while catching up).
+
+const codec = new BodyCodec(JSON.stringify)
+const names = { stream: (name: string) => `s:${name}`, announcement: (name: string) => `a:${name}` }
+const body = (text: string): string => codec.encode({ data: text })
+const entry = (id: string, prev: string): Entry => ({ id, prev, body: body(id) })
+const announce = (id: string, prev: string): string => `${id} ${prev} ${body(id)}`
+
+function setup () {
+  const fetches: Array<{ after: string, answer: ReturnType<typeof deferred<[string, Entry[]]>> }> = []
+  const position = deferred<string>()
+  const redis: FeedRedis = {
+    position: async () => position.promise,
+    fetch: (_stream, after) => {
+      const answer = deferred<[string, Entry[]]>()
+      fetches.push({ after, answer })
+      return answer.promise
+    },
+    subscribe: async () => {},
+    unsubscribe: () => {}
+  }
+  const received: string[] = []
+  const sink = {
+    deliver: (_channel: string, message: { id: string }) => { received.push(message.id) },
+    gap: (_channel: string, lastId: string) => { received.push(`gap after ${lastId}`) }
+  }
+  const feeds = new Feeds(redis, names, codec, sink, pino({ level: 'silent' }))
+  return { feeds, fetches, position, received }
+}
+
+const tick = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
+
+t.test('a hole found among the announcements held during a catch-up starts another round; each event once, in order', async t => {
+  const { feeds, fetches, position, received } = setup()
+  feeds.watch('c')
+  position.resolve('1-1')
+  await tick()
+  t.same(fetches.map(fetch => fetch.after), ['1-1'], 'the first round fetches from where the stream stood')
+  feeds.accept('a:c', announce('1-3', '1-2'))
+  feeds.accept('a:c', announce('1-5', '1-4'))
+  fetches[0]!.answer.resolve(['1-3', [entry('1-2', '1-1'), entry('1-3', '1-2')]])
+  await tick()
+  t.same(fetches.map(fetch => fetch.after), ['1-1', '1-3'], 'held 1-5 does not follow 1-3: fetch again')
+  feeds.accept('a:c', announce('1-6', '1-5'))
+  fetches[1]!.answer.resolve(['1-5', [entry('1-4', '1-3'), entry('1-5', '1-4')]])
+  await tick()
+  t.same(received, ['1-2', '1-3', '1-4', '1-5', '1-6'])
+  feeds.accept('a:c', announce('1-5', '1-4'))
+  feeds.accept('a:c', announce('1-7', '1-6'))
+  t.same(received.slice(5), ['1-7'], 'a late copy of a fetched announcement is dropped; the next flows')
+})
+
+t.test('a fetch that fails: a gap notice, then what was held and what comes next, as it is', async t => {
+  const { feeds, fetches, position, received } = setup()
+  feeds.watch('c')
+  position.resolve('1-1')
+  await tick()
+  feeds.accept('a:c', announce('1-4', '1-3'))
+  fetches[0]!.answer.promise.catch(() => {})
+  fetches[0]!.answer.resolve(Promise.reject(new Error('Redis went')) as never)
+  await tick()
+  feeds.accept('a:c', announce('1-5', '1-4'))
+  t.same(received, ['gap after 1-1', '1-4', '1-5'])
+})
+
+t.test('a channel unwatched during its catch-up delivers nothing', async t => {
+  const { feeds, fetches, position, received } = setup()
+  feeds.watch('c')
+  position.resolve('1-1')
+  await tick()
+  feeds.unwatch('c')
+  fetches[0]!.answer.resolve(['1-2', [entry('1-2', '1-1')]])
+  await tick()
+  feeds.accept('a:c', announce('1-3', '1-2'))
+  t.same(received, [])
+})
