@@ -131,6 +131,23 @@ if (await redisAvailable(t)) {
     t.equal(after!.id, id)
   })
 
+  t.test('7. Redis keys expire: a stream redisHistoryTtl after its last publish, an idempotency key after its window', async t => {
+    const prefix = uniquePrefix(t)
+    const admin = testClient(t)
+    const { app } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix, redisHistoryTtl: 60_000, idempotencyWindow: 30_000 })
+    await app.sse.channel('news').publish('a', { idempotencyKey: 'k' })
+    const ttl = await admin.pttl(streamOf(prefix, 'news'))
+    t.ok(ttl > 55_000 && ttl <= 60_000, `the stream expires in ${ttl} ms`)
+    const keyTtl = await admin.pttl(streamOf(prefix, 'news') + ':idempotency:k')
+    t.ok(keyTtl > 25_000 && keyTtl <= 30_000, `the key expires in ${keyTtl} ms`)
+    await admin.pexpire(streamOf(prefix, 'news'), 1000)
+    await app.sse.channel('news').publish('b')
+    t.ok(await admin.pttl(streamOf(prefix, 'news')) > 55_000, 'every publish refreshes it')
+    const { app: forever } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix + 'forever:', redisHistoryTtl: 0 })
+    await forever.sse.channel('news').publish('kept')
+    t.equal(await admin.pttl(streamOf(prefix + 'forever:', 'news')), -1, 'redisHistoryTtl 0: never expires')
+  })
+
   t.test('10a. a history that went back (Redis lost it, its clock is behind) is delivered after a gap notice, not dropped', async t => {
     const prefix = uniquePrefix(t)
     const admin = testClient(t)

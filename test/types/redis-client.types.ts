@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import ssePlugin, { type SsePluginOptions } from '../../lib/index.js'
 import type { SseRedisClient } from '../../lib/channels/redis/client.js'
 
@@ -15,6 +15,9 @@ export async function redisClientTypeChecks (): Promise<void> {
   expectType<SseRedisClient>(client.duplicate())
   expectType<SsePluginOptions>({ redis: client, redisPrefix: 'app:' })
   expectType<SsePluginOptions>({ redis: 'redis://127.0.0.1:6379' })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true })
+  expectType<SseRedisClient>(cluster)
+  expectType<SsePluginOptions>({ redis: cluster })
 
   const app = Fastify()
   await app.register(ssePlugin, { redis: client })
