@@ -52,13 +52,13 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   app.addHook('preClose', async () => {
     await streams.closeAll(CLOSE_GRACE_MS)
   })
+  // Last, once every decorator is in place: a registration that fails on one of them (registered
+  // twice) has opened no Redis connection that would keep the process alive.
+  const hub = await ChannelHub.create(settings, app.log)
   // After the streams: end what still subscribes (in-process consumers), release Redis.
   app.addHook('onClose', async () => {
     await hub.close()
   })
-  // Last, once every decorator is in place: a registration that fails on one of them (registered
-  // twice) has opened no Redis connection that would keep the process alive.
-  const hub = await ChannelHub.create(settings, app.log)
 }
 
 export default fp(ssePlugin, { fastify: '5.x', name: 'fastify-sse-stream' })

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EventSource } from 'eventsource'
 import Fastify from 'fastify'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import ssePlugin, { GAP_EVENT, type ChannelMessage } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
@@ -172,6 +172,16 @@ if (await redisAvailable(t)) {
     t.equal(await client.ping(), 'PONG')
     t.same(listening(), before, 'and listened to no more: apps come and go, the client does not collect their listeners')
     t.same(await connectionsOf(admin, prefix), [])
+  })
+
+  t.test('a Cluster from an ioredis without sharded subscribers is refused at registration, before any connection', async t => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
+    delete (cluster.options as { shardedSubscribers?: boolean }).shardedSubscribers
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await t.rejects(async () => { await app.register(ssePlugin, { redis: cluster }) },
+      { code: 'FST_SSE_INVALID_OPTION', message: /a Cluster needs ioredis 5.10.1 or later/ })
+    t.equal(cluster.status, 'wait', 'the client given is left alone')
   })
 
   t.test('registration fails with FST_SSE_BACKEND_UNAVAILABLE when Redis cannot be reached', async t => {

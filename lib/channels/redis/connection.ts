@@ -1,3 +1,4 @@
+import { FST_SSE_INVALID_OPTION } from '../../errors.js'
 import { withTimeout } from '../../timeout.js'
 import type { SseRedisClient } from './client.js'
 
@@ -53,7 +54,7 @@ export function connectionNameOf (prefix: string): string {
 export function duplicateSubscriber (client: SseRedisClient, prefix: string): SseRedisClient {
   // A SUBSCRIBE unanswered when the connection drops is not sent again either: it may be for a
   // channel nobody watches any more.
-  const options = {
+  const subscriberOptions = {
     lazyConnect: true,
     connectionName: connectionNameOf(prefix),
     autoResubscribe: false,
@@ -63,15 +64,19 @@ export function duplicateSubscriber (client: SseRedisClient, prefix: string): Ss
   if (client.isCluster === true) {
     // A Cluster copies its options shallowly: its nodes' options are replaced whole. Sharded
     // subscribers open one connection per master that owns a subscribed slot.
-    const { redisOptions } = client.options as { redisOptions?: object }
+    const options = client.options as { redisOptions?: object }
+    // ioredis routes each shard channel to the master that owns it only with this option (5.6, fixed in 5.10.1).
+    if (!('shardedSubscribers' in options)) {
+      throw new FST_SSE_INVALID_OPTION('redis', 'a Cluster needs ioredis 5.10.1 or later (sharded pub/sub)')
+    }
     return client.duplicate([], {
       lazyConnect: true,
       shardedSubscribers: true,
       enableOfflineQueue: false,
-      redisOptions: { ...redisOptions, ...options }
+      redisOptions: { ...options.redisOptions, ...subscriberOptions }
     })
   }
-  return client.duplicate(options)
+  return client.duplicate(subscriberOptions)
 }
 
 /**
