@@ -56,8 +56,8 @@ export class RedisBackend implements ChannelBackend {
   readonly #replays = new Map<string, Promise<Replay>>()
   /** What the backend listens to on each connection, removed on close: a client passed in outlives it. */
   readonly #listeners = new Map<SseRedisClient, { close: () => void, ready: () => void }>()
-  #state: 'connecting' | 'up' | 'down' = 'connecting'
-  #closed = false
+  /** Only 'up' logs a loss: not while connecting, not after close (an owned connection may still err). */
+  #state: 'connecting' | 'up' | 'down' | 'closed' = 'connecting'
 
   private constructor (command: SseRedisClient, ownsCommand: boolean, options: RedisBackendOptions, sink: BackendSink) {
     this.#command = withScripts(command)
@@ -148,7 +148,7 @@ export class RedisBackend implements ChannelBackend {
   forget (): void {}
 
   async close (): Promise<void> {
-    this.#closed = true
+    this.#state = 'closed'
     this.#subscriber.removeListener(this.#sharded ? 'smessage' : 'message', this.#onMessage)
     for (const [client, { close, ready }] of this.#listeners) client.removeListener('close', close).removeListener('ready', ready)
     this.#feeds.clear()
@@ -223,7 +223,6 @@ export class RedisBackend implements ChannelBackend {
   /** An 'error' or a 'close': down until its next 'ready'; logged once per outage, by the first to notice. */
   #onLost (client: SseRedisClient) {
     return (err?: Error): void => {
-      if (this.#closed) return
       this.#down.add(client)
       if (this.#state !== 'up') return
       this.#state = 'down'
