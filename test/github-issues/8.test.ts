@@ -148,6 +148,24 @@ if (await redisAvailable(t)) {
     t.equal(await admin.pttl(streamOf(prefix + 'forever:', 'news')), -1, 'redisHistoryTtl 0: never expires')
   })
 
+  t.test('9. a garbage Last-Event-ID costs no replay; a reconnect storm asking the same id asks Redis once', async t => {
+    const redis = await ownRedis(t)
+    const admin = testClient(t, redis.url)
+    const { app } = await buildApp(t, { redis: redis.url })
+    const channel = app.sse.channel('news')
+    const ids = await publishMany(channel, 200)
+    read(channel.subscribe())
+    await until(async () => (await admin.pubsub('NUMSUB', announcementOf('sse:', 'news')) as [string, number])[1] === 1, 5000)
+    await sleep(100)
+    const before = await callsOf(admin, 'evalsha')
+    const garbage = await Promise.all(['garbage', '1-1-1', 'x'.repeat(300)].map(lastEventId => read(channel.subscribe({ lastEventId })).take(1)))
+    t.ok(garbage.every(([gap]) => gap!.event === GAP_EVENT), 'each gets the gap notice')
+    t.equal(await callsOf(admin, 'evalsha'), before, 'and Redis is not asked anything')
+    const storm = await Promise.all(Array.from({ length: 100 }, () => read(channel.subscribe({ lastEventId: ids[0] })).take(199)))
+    t.ok(storm.every(replayed => replayed.length === 199 && replayed[198]!.id === ids[199]), 'every client gets what it missed')
+    t.equal(await callsOf(admin, 'evalsha'), before + 1, 'from one replay, shared')
+  })
+
   t.test('10a. a history that went back (Redis lost it, its clock is behind) is delivered after a gap notice, not dropped', async t => {
     const prefix = uniquePrefix(t)
     const admin = testClient(t)
