@@ -7,7 +7,8 @@ import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
 import type { ChannelBackend } from './backend.js'
-import { GAP_EVENT, gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
+import { GAP_EVENT, gapMessage } from './gap.js'
+import { Subscription, type SubscriptionOwner } from './subscription.js'
 
 /** What every channel of one app shares: the hub's settings and its map of channels in use. */
 export interface ChannelContext {
