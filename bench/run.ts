@@ -1,7 +1,8 @@
 // `npm run bench`: every benchmark, each printing its ratios against a baseline measured in the same run.
 // Exits non-zero when a target is missed.
 import { benchBroadcast } from './broadcast.js'
+import { benchIdleChannels } from './idle-channels.js'
 import { benchStream } from './stream.js'
 
-const results = [await benchStream(), await benchBroadcast()]
+const results = [await benchStream(), await benchBroadcast(), await benchIdleChannels()]
 process.exitCode = results.every(Boolean) ? 0 : 1

@@ -115,6 +115,17 @@ export function preparedBytes (value: unknown): Buffer | undefined {
 }
 
 /**
+ * A frame's UTF-8 bytes in memory of their own. `Buffer.from()` cuts a small string's bytes from
+ * Node's shared 8 KiB pool, and the slice keeps the whole slab alive: a channel's history, kept for
+ * hours, held megabytes of other code's buffers.
+ */
+function ownBytes (frame: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(frame))
+  bytes.write(frame)
+  return bytes
+}
+
+/**
  * Build a message's frame once and freeze it with the message, so a broadcast to many streams
  * serializes once and every stream writes the same string.
  */
@@ -122,7 +133,7 @@ export function prepare<T> (message: SseMessage<T>, serialize: Serializer): Prep
   const frame = messageFrame(message, serialize)
   return Object.freeze(Object.defineProperties({ ...message }, {
     [kFrame]: { value: frame },
-    [kBytes]: { value: Buffer.from(frame) }
+    [kBytes]: { value: ownBytes(frame) }
   })) as PreparedMessage<T>
 }
 

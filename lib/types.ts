@@ -60,7 +60,11 @@ export interface Channel<T = unknown> {
 
 /** `app.sse`. */
 export interface SseInstance {
-  /** The channel of that name: the same object on every call. */
+  /**
+   * The channel of that name: the same object on every call while it is in use. One idle for the
+   * plugin's `channelIdleTimeout` is forgotten (with its in-memory history); an object kept from before
+   * still works, and never splits the name's subscribers in two.
+   */
   channel<T = unknown> (name: string): Channel<T>
   /** Streams open on this app right now. */
   readonly streams: number

@@ -7,14 +7,19 @@ import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
 import { ID_PATTERN, type ChannelBackend, type Replay } from './backend.js'
-import { GAP_EVENT, gapMessage, Subscription, type SubscriptionOwner } from './subscription.js'
+import { GAP_EVENT, gapMessage } from './gap.js'
+import { Subscription, type SubscriptionOwner } from './subscription.js'
 
-/** What every channel of one app shares. */
+/** What every channel of one app shares: the hub's settings and its map of channels in use. */
 export interface ChannelContext {
   readonly backend: ChannelBackend
   readonly log: FastifyBaseLogger
   readonly maxSubscriberQueue: number
   readonly closed: boolean
+  /** The channel in use under `channel.name`: `channel` itself, held again if the name was forgotten. */
+  claim (channel: SseChannel): SseChannel
+  /** The channel in use under `name`, if any. */
+  current (name: string): SseChannel | undefined
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -46,11 +51,17 @@ function idempotencyKeyOf (options: PublishOptions | undefined): string | undefi
   return key
 }
 
-/** One named channel of one app: publishes through the backend, fans its events out to local subscribers. */
+/**
+ * One named channel of one app: publishes through the backend, fans its events out to local subscribers.
+ * Once the hub forgot it (idle), an object kept by the app still works: it takes its name back, or
+ * hands over to the channel that took the name meanwhile, so subscribers are never split in two.
+ */
 export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
   readonly name: string
   readonly #context: ChannelContext
   readonly #subscribers = new Set<Subscription>()
+  /** When it was made, last published on, or last left by its last subscriber (Date.now()). */
+  #lastUse = Date.now()
 
   constructor (name: string, context: ChannelContext) {
     this.name = name
@@ -58,7 +69,7 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
   }
 
   get size (): number {
-    return this.#subscribers.size
+    return (this.#context.current(this.name) ?? this).#subscribers.size
   }
 
   async publish (value: T | SseMessage<T>, options?: PublishOptions): Promise<string> {
@@ -71,10 +82,14 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
 
   #publish (message: SseMessage, options: PublishOptions | undefined): Promise<string> {
     if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
-    return this.#context.backend.publish(this.name, message, idempotencyKeyOf(options))
+    const key = idempotencyKeyOf(options)
+    this.#context.claim(this).#lastUse = Date.now()
+    return this.#context.backend.publish(this.name, message, key)
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {
+    const channel = this.#context.claim(this)
+    if (channel !== this) return channel.subscribe(options) as AsyncIterable<ChannelMessage<T>>
     const { lastEventId, signal } = options
     // The id goes back on the wire in a gap notice: one that could inject a field is refused here.
     const from = lastEventId === undefined || lastEventId === '' ? undefined : validateId(lastEventId)
@@ -104,7 +119,14 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
 
   release (subscription: Subscription): void {
     this.#subscribers.delete(subscription)
-    if (this.#subscribers.size === 0) this.#context.backend.unwatch(this.name)
+    if (this.#subscribers.size > 0) return
+    this.#context.backend.unwatch(this.name)
+    this.#lastUse = Date.now()
+  }
+
+  /** Whether it has had no subscriber and no publish for `ms` (the hub then forgets it). */
+  idleFor (ms: number, now: number): boolean {
+    return this.#subscribers.size === 0 && now - this.#lastUse >= ms
   }
 
   tooSlow (subscription: Subscription): void {

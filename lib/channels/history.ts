@@ -1,20 +1,25 @@
+import { randomInt } from 'node:crypto'
 import type { ChannelMessage } from '../types.js'
 import type { Replay } from './backend.js'
 
-let lastEpoch = 0
+// Epochs start at a random point below 2^48 (15 digits), drawn once per process, and each history
+// takes the next one. Not the clock: two processes started in the same millisecond got the same ids,
+// and a client moving from one to the other resumed from the wrong events. Two processes now share
+// an epoch only if their ranges meet (odds about histories / 2^48); within a process epochs are
+// distinct and grow, so a channel forgotten and made again keeps growing ids. 2^48 + 2^49 histories
+// still fit in 15 digits.
+let lastEpoch = randomInt(2 ** 48 - 1)
 
-/** A start time no other history of this process has: ids of two histories never pass for each other. */
 function newEpoch (): number {
-  lastEpoch = Math.max(Date.now(), lastEpoch + 1)
-  return lastEpoch
+  return ++lastEpoch
 }
 
 const SEQ = /^\d{1,15}$/
 
 /**
  * The last `capacity` events of one in-memory channel, in a ring that grows to `capacity` and is
- * then overwritten in place. Ids are `<epoch>-<seq>`: the epoch is when this history began, so an id
- * from an earlier run of the process, or from another app, is recognised as unknown.
+ * then overwritten in place. Ids are `<epoch>-<seq>`: the epoch is this history's own, so an id from
+ * an earlier run of the process, another process, or an earlier history of the channel is unknown.
  */
 export class History {
   readonly #capacity: number

@@ -8,15 +8,37 @@ import { SseChannel, type ChannelContext } from './channel.js'
 import { MemoryBackend } from './memory-backend.js'
 
 const MAX_NAME_LENGTH = 200
+/** Node turns a longer timer delay into 1 ms. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
 
-/** Every channel of one app, by name, and the backend they share. */
+/**
+ * Every channel of one app in use, by name, and the backend they share. A channel idle for
+ * `channelIdleTimeout` is forgotten (its in-memory history too), so names taken from URLs or user ids
+ * never add up; an object of it kept by the app still works, through the hub (`claim`).
+ */
 export class ChannelHub implements BackendSink {
   readonly #channels = new Map<string, SseChannel>()
-  readonly #context: { backend: ChannelBackend, log: FastifyBaseLogger, maxSubscriberQueue: number, closed: boolean }
+  readonly #context: {
+    backend: ChannelBackend
+    log: FastifyBaseLogger
+    maxSubscriberQueue: number
+    closed: boolean
+    claim (channel: SseChannel): SseChannel
+    current (name: string): SseChannel | undefined
+  }
+
+  #sweeper: NodeJS.Timeout | undefined
 
   private constructor (maxSubscriberQueue: number, log: FastifyBaseLogger) {
     // The backend needs the hub (its sink): it is set right after, by create().
-    this.#context = { backend: undefined as unknown as ChannelBackend, log, maxSubscriberQueue, closed: false }
+    this.#context = {
+      backend: undefined as unknown as ChannelBackend,
+      log,
+      maxSubscriberQueue,
+      closed: false,
+      claim: channel => this.#claim(channel),
+      current: name => this.#channels.get(name)
+    }
   }
 
   /** In memory by default; through Redis (connected before this resolves) when `settings.redis` is set. */
@@ -38,10 +60,14 @@ export class ChannelHub implements BackendSink {
         log
       }, hub)
     }
+    // One timer for every channel, never one per channel; it does not keep the process alive. Checked
+    // every quarter of the timeout: a channel goes within 1.25 times the timeout of its last use.
+    const idleMs = settings.channelIdleTimeout
+    hub.#sweeper = setInterval(() => hub.#sweep(idleMs), Math.min(Math.ceil(idleMs / 4), MAX_TIMER_DELAY)).unref()
     return hub
   }
 
-  /** The channel of that name: the same object on every call. */
+  /** The channel of that name: the same object on every call while it is in use. */
   channel<T = unknown> (name: string): Channel<T> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
@@ -64,8 +90,29 @@ export class ChannelHub implements BackendSink {
 
   /** End every subscription, refuse further publishes, release the backend. */
   async close (): Promise<void> {
+    clearInterval(this.#sweeper)
     this.#context.closed = true
     for (const channel of this.#channels.values()) channel.close()
     await this.#context.backend.close()
+  }
+
+  /**
+   * The channel that answers for `channel.name`: the one the hub holds, or `channel` itself, held
+   * again, when the name was forgotten meanwhile. Two objects of one name never both have subscribers.
+   */
+  #claim (channel: SseChannel): SseChannel {
+    const current = this.#channels.get(channel.name)
+    if (current !== undefined) return current
+    this.#channels.set(channel.name, channel)
+    return channel
+  }
+
+  #sweep (idleMs: number): void {
+    const now = Date.now()
+    for (const [name, channel] of this.#channels) {
+      if (!channel.idleFor(idleMs, now)) continue
+      this.#channels.delete(name)
+      this.#context.backend.forget(name)
+    }
   }
 }

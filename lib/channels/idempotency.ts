@@ -11,6 +11,11 @@ export class IdempotencyKeys {
     this.#window = windowMs
   }
 
+  /** Keys remembered now (expired ones go when the next publish with a key looks). */
+  get size (): number {
+    return this.#keys.size
+  }
+
   /** The id a publish with `key` got within the window, if any. */
   idOf (key: string, now: number): string | undefined {
     this.#prune(now)

@@ -1,25 +1,10 @@
-import { prepare } from '../frame.js'
 import { kAdopt, kResume, type AdoptableSource, type StreamSink } from '../adoption.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, type Replay } from './backend.js'
+import { DONE, Pull, type PullResult } from './pull.js'
+import { mergeReplay } from './replay-merge.js'
 
-/**
- * The event a subscriber receives when events it should have had are gone: its `lastEventId` is
- * older than the history or unknown, or (with Redis) events could not reach this app. Its data is
- * JSON `{ "lastEventId": <the last id the subscriber had> }`; what is still kept follows it.
- */
-export const GAP_EVENT = 'sse-gap'
-
-/** Gap notices, told apart from published events (which may use any event name) by identity. */
-const gaps = new WeakSet<ChannelMessage>()
-
-/** A gap notice after `lastId`. Its id is `lastId`, so a client that reconnects right after it asks again. */
-export function gapMessage (lastId: string): ChannelMessage {
-  const message = prepare({ id: lastId, event: GAP_EVENT, data: JSON.stringify({ lastEventId: lastId }) },
-    JSON.stringify) as ChannelMessage
-  gaps.add(message)
-  return message
-}
+export { GAP_EVENT, gapMessage } from './gap.js'
 
 /** The channel a subscription reports to. */
 export interface SubscriptionOwner {
@@ -29,36 +14,36 @@ export interface SubscriptionOwner {
   tooSlow (subscription: Subscription): void
 }
 
-type Result = IteratorResult<ChannelMessage>
-type Waiter = (result: Result | PromiseLike<Result>) => void
+/** `#floor` while a replay is read: which live events it holds is not known yet, so every one waits. */
+const REPLAYING = Symbol('replaying')
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
+/** An end without an error to pass on. */
+const ENDED = Object.freeze({ error: undefined })
 
 /**
- * One subscriber's view of a channel: replayed events first, then live ones, pulled one at a time.
- * Live events that arrive while nothing pulls wait in a queue allocated on first use; past
- * `maxQueue` waiting events the subscription ends (it can resume from history with its last id).
- * An idle subscription holds little more than the resolver of the pull it waits on.
+ * One subscriber's view of a channel: replayed events first, then live ones, in order, each once.
+ * Its consumer is either the stream that adopted it (`kAdopt`), handed events as they come with no
+ * promise per event, or a `Pull` serving `next()`; both take events while they can and say when
+ * they cannot. Events the consumer cannot take wait in a queue allocated on first use; past
+ * `maxQueue` waiting live events the subscription ends (it can resume from history with its last id).
  */
 export class Subscription implements AsyncIterableIterator<ChannelMessage>, AdoptableSource {
   readonly #owner: SubscriptionOwner
   readonly #maxQueue: number
+  /** Ends it when aborted, until a stream adopts it (the stream then ends it with return()). */
   #signal: AbortSignal | undefined
+  /** Who takes its events: an adopting stream or a Pull; null before the first of either. */
+  #consumer: StreamSink | null = null
+  /** Whether the consumer takes an event now: a pull waits, or the stream has room. */
+  #ready = false
+  /** Events waiting for the consumer, replayed ones first; null when none waits. */
   #queue: ChannelMessage[] | null = null
-  #replay: readonly ChannelMessage[] | null = null
-  #replayAt = 0
-  /** While the replay is read, live events wait in the queue even when a pull waits. */
-  #replaying = false
-  /** Live events up to this id were replayed already. */
-  #floor: string | null = null
-  #waiter: Waiter | null = null
-  #ended = false
-  /** Why the subscription failed, for the next pull to throw (once). */
-  #failure: { error: unknown } | null = null
-  /** The stream this subscription delivers to once adopted (`kAdopt`); null while it is pulled. */
-  #sink: StreamSink | null = null
-  /** The sink said it could take no more: hold events in the queue until it resumes. */
-  #sinkFull = false
+  /** How many at the front of the queue the replay gave: they do not count toward `maxQueue`. */
+  #replayed = 0
+  /** Live events up to this id were replayed: they are dropped. Null: every live event is new. */
+  #floor: string | null | typeof REPLAYING = null
+  /** Null while open; once over, what its consumer is still to be told (an error, or none). */
+  #end: { readonly error: unknown } | null = null
 
   constructor (owner: SubscriptionOwner, maxQueue: number, signal: AbortSignal | undefined) {
     this.#owner = owner
@@ -66,7 +51,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     this.#signal = signal
     if (signal === undefined) return
     if (signal.aborted) {
-      this.#ended = true
+      this.#end = ENDED
     } else {
       // The subscription is its own listener (handleEvent): no closure per subscriber.
       signal.addEventListener('abort', this, { once: true })
@@ -74,58 +59,64 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   }
 
   get ended (): boolean {
-    return this.#ended
+    return this.#end !== null
   }
 
   [Symbol.asyncIterator] (): this {
     return this
   }
 
-  next (): Promise<Result> {
-    const result = this.#take()
-    if (result !== null) return Promise.resolve(result)
-    const failure = this.#failure
-    if (failure !== null) {
-      this.#failure = null
-      return Promise.reject(failure.error)
+  next (): Promise<PullResult> {
+    let pull = this.#consumer as Pull | null
+    if (pull === null) {
+      this.#consumer = pull = new Pull()
+      if (this.#end !== null) this.#tell(pull)
     }
-    if (this.#ended) return Promise.resolve(DONE)
-    return new Promise(resolve => { this.#waiter = resolve })
+    const result = pull.next()
+    this.#ready = true
+    this.#pour()
+    return result
   }
 
-  async return (): Promise<Result> {
-    // The consumer ends it, so the consumer (an adopting stream included) is not told back.
-    this.#sink = null
-    if (this.#end()) this.#owner.release(this)
+  async return (): Promise<PullResult> {
+    // The consumer ends it: an adopting stream is not told back; a pull still waiting settles, done.
+    if (!(this.#consumer instanceof Pull)) this.#consumer = null
+    if (this.#close()) this.#owner.release(this)
     return DONE
   }
 
   /** The signal aborted. */
   handleEvent (): void {
-    if (this.#end()) this.#owner.release(this)
+    if (this.#close()) this.#owner.release(this)
   }
 
   /**
-   * A stream takes over: events are handed to it as they come, with no promise per event. The stream
-   * ends this subscription with return(), so the abort listener and the signal are let go (the
-   * signal can then be collected with its controller).
+   * A stream takes over: events are handed to it as they come. The stream ends this subscription with
+   * return(), so the abort listener and the signal are let go (the signal can then be collected with
+   * its controller).
    */
   [kAdopt] (sink: StreamSink): void {
-    this.#sink = sink
     this.#signal?.removeEventListener('abort', this)
     this.#signal = undefined
+    this.#consumer = sink
+    if (this.#end !== null) {
+      this.#tell(sink)
+      return
+    }
+    this.#ready = true
     this.#pour()
   }
 
   [kResume] (): void {
-    this.#sinkFull = false
+    this.#ready = true
     this.#pour()
   }
 
   /** A live event. */
   push (message: ChannelMessage): void {
-    if (this.#floor !== null) {
-      if (compareIds(message.id, this.#floor) <= 0) return
+    const floor = this.#floor
+    if (typeof floor === 'string') {
+      if (compareIds(message.id, floor) <= 0) return
       this.#floor = null
     }
     this.#offer(message)
@@ -138,116 +129,82 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
 
   /** Hand out what `replay` gives before any live event; live events it already holds are dropped. */
   replayFrom (replay: Promise<Replay>, lastEventId: string): void {
-    this.#replaying = true
-    replay.then(result => this.#replayed(result, lastEventId), error => this.#fail(error))
+    this.#floor = REPLAYING
+    replay.then(result => this.#merge(result, lastEventId), error => this.#fail(error))
   }
 
   /** End without telling the owner (it is ending everything). */
   close (): void {
-    this.#end()
+    this.#close()
   }
 
   #offer (message: ChannelMessage): void {
-    if (this.#ended) return
-    const sink = this.#sink
-    if (sink !== null && !this.#sinkFull && !this.#replaying && (this.#queue === null || this.#queue.length === 0)) {
-      if (!sink.deliver(message)) this.#sinkFull = true
-      return
-    }
-    const waiter = this.#waiter
-    if (waiter !== null && !this.#replaying) {
-      this.#waiter = null
-      waiter({ value: message, done: false })
+    if (this.#end !== null) return
+    if (this.#ready && this.#queue === null && this.#floor !== REPLAYING) {
+      this.#ready = this.#consumer!.deliver(message)
       return
     }
     const queue = this.#queue ??= []
     queue.push(message)
-    if (queue.length > this.#maxQueue && this.#end(undefined, true)) this.#owner.tooSlow(this)
+    if (queue.length - this.#replayed > this.#maxQueue && this.#close(undefined, true)) this.#owner.tooSlow(this)
   }
 
-  /** Hand the sink everything ready, until it is full; then say if the subscription is over. */
+  /** Hand the consumer what waits, while it takes it. */
   #pour (): void {
-    const sink = this.#sink as StreamSink
-    while (!this.#sinkFull) {
-      const result = this.#take()
-      if (result === null) break
-      if (!sink.deliver(result.value)) this.#sinkFull = true
+    while (this.#ready) {
+      const message = this.#take()
+      if (message === undefined) return
+      this.#ready = this.#consumer!.deliver(message)
     }
-    if (!this.#ended) return
-    const failure = this.#failure
-    this.#failure = null
-    sink.finish(failure?.error)
   }
 
-  #take (): Result | null {
-    const replay = this.#replay
-    if (replay !== null) {
-      const message = replay[this.#replayAt++]!
-      if (this.#replayAt === replay.length) this.#replay = null
-      return { value: message, done: false }
-    }
+  #take (): ChannelMessage | undefined {
     const queue = this.#queue
-    if (this.#replaying || queue === null || queue.length === 0) return null
-    return { value: queue.shift()!, done: false }
+    if (queue === null || this.#floor === REPLAYING) return undefined
+    const message = queue.shift()
+    if (this.#replayed > 0) this.#replayed--
+    if (queue.length === 0) this.#queue = null
+    return message
   }
 
-  #replayed ({ messages, gap }: Replay, lastEventId: string): void {
-    if (this.#ended) return
-    this.#replaying = false
-    const last = messages.length > 0 ? messages[messages.length - 1]!.id : gap ? null : lastEventId
-    if (last !== null) {
-      const queue = this.#queue
-      const kept = queue?.filter(message => gaps.has(message) || compareIds(message.id, last) > 0) ?? []
-      this.#queue = queue === null ? null : kept
-      // Live events still to come may repeat replayed ones until one passes `last`.
-      if (kept.length === 0) this.#floor = last
-    }
-    const replay = gap ? [gapMessage(lastEventId), ...messages] : messages
-    if (replay.length > 0) {
-      this.#replay = replay
-      this.#replayAt = 0
-    }
-    if (this.#sink !== null) {
-      this.#pour()
-      return
-    }
-    const waiter = this.#waiter
-    const result = waiter === null ? null : this.#take()
-    if (result !== null) {
-      this.#waiter = null
-      waiter!(result)
-    }
+  #merge (replay: Replay, lastEventId: string): void {
+    if (this.#end !== null) return
+    const { messages, replayed, floor } = mergeReplay(replay, lastEventId, this.#queue ?? [])
+    this.#queue = messages.length > 0 ? messages : null
+    this.#replayed = replayed
+    this.#floor = floor
+    this.#pour()
   }
 
   #fail (error: unknown): void {
-    if (!this.#end(error)) return
-    this.#owner.release(this)
+    if (this.#close(error)) this.#owner.release(this)
   }
 
   /**
-   * Returns whether this call ended it. A pending pull settles: done, or rejected with `error`; an
-   * adopting stream is told why (`tooSlow`: its queue overflowed).
+   * End it; returns whether this call did. What waits is dropped, and the consumer, if there is one
+   * yet, is told: too slow (its queue overflowed), or over (with `error`, if it failed).
    */
-  #end (error?: unknown, tooSlow = false): boolean {
-    if (this.#ended) return false
-    this.#ended = true
+  #close (error?: unknown, tooSlow = false): boolean {
+    if (this.#end !== null) return false
+    this.#end = error === undefined ? ENDED : { error }
     this.#queue = null
-    this.#replay = null
+    this.#replayed = 0
+    this.#ready = false
     this.#signal?.removeEventListener('abort', this)
-    const sink = this.#sink
-    if (sink !== null) {
-      if (tooSlow) sink.tooSlow()
-      else sink.finish(error)
-      return true
-    }
-    const waiter = this.#waiter
-    this.#waiter = null
-    if (error !== undefined) {
-      if (waiter === null) this.#failure = { error }
-      else waiter(Promise.reject(error))
+    const consumer = this.#consumer
+    if (consumer === null) return true
+    if (tooSlow) {
+      consumer.tooSlow()
     } else {
-      waiter?.(DONE)
+      this.#tell(consumer)
     }
     return true
+  }
+
+  /** Tell a consumer the subscription is over, with its error if it failed (told once). */
+  #tell (consumer: StreamSink): void {
+    const { error } = this.#end!
+    this.#end = ENDED
+    consumer.finish(error)
   }
 }

@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { compareIds } from '../../lib/channels/backend.js'
 import { GAP_EVENT, type SsePluginOptions } from '../../lib/index.js'
@@ -329,6 +330,21 @@ export function channelContract (t: Test, build: Build): void {
     t.equal(channel.size, 0)
     await t.rejects(channel.publish('late'), { code: 'FST_SSE_CHANNELS_CLOSED' })
     t.same(await read(channel.subscribe()).iterator.next(), { value: undefined, done: true }, 'a late subscription is over')
+  })
+
+  t.test('an idle channel is forgotten; an object kept from before still works and never splits the name\'s subscribers', async t => {
+    const { app } = await build(t, { channelIdleTimeout: 100 })
+    const old = app.sse.channel('idle')
+    await sleep(250)
+    const current = app.sse.channel('idle')
+    t.not(current, old, 'forgotten: app.sse.channel() makes a new one')
+    const viaOld = read(old.subscribe())
+    const viaCurrent = read(current.subscribe())
+    t.equal(current.size, 2, 'one set of subscribers')
+    t.equal(old.size, 2)
+    const ids = [await old.publish('from the old object'), await current.publish('from the current one')]
+    t.same((await viaOld.take(2)).map(message => message.id), ids)
+    t.same((await viaCurrent.take(2)).map(message => message.id), ids)
   })
 
   t.test('subscribe refuses a lastEventId that would inject a field', async t => {

@@ -8,6 +8,7 @@ import {
   frameOf,
   messageFrame,
   prepare,
+  preparedBytes,
   preparedFrame,
   retryFrame,
   validateEvent,
@@ -247,6 +248,15 @@ t.test('prepare() builds the frame once and freezes the message with it', async 
   t.equal(calls, 1, 'writing it again serializes nothing')
   t.throws(() => { (prepared as { data: unknown }).data = 2 }, TypeError, 'it cannot be changed afterwards')
   t.equal(prepare(prepared, counting).id, 1, 'a prepared message can be prepared again')
+})
+
+t.test('prepare() encodes the frame once, into memory of its own: a kept event never holds a shared pool slab', async t => {
+  const prepared = prepare({ id: '1-1', data: 'é' }, json)
+  const bytes = preparedBytes(prepared)!
+  t.equal(bytes.toString(), preparedFrame(prepared))
+  t.equal(bytes.byteOffset, 0)
+  t.equal(bytes.buffer.byteLength, bytes.length, 'not a slice of a larger buffer')
+  t.equal(preparedBytes({ id: '1-1', data: 'x' }), undefined, 'a message not prepared has none')
 })
 
 t.test('prepare() refuses an invalid message at once', async t => {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ID_PATTERN } from '../../lib/channels/backend.js'
 import { History } from '../../lib/channels/history.js'
 import type { ChannelMessage } from '../../lib/index.js'
 
@@ -71,4 +72,25 @@ t.test('capacity 0 keeps nothing: the latest id misses nothing, an older one is 
   const ids = fill(history, 3)
   t.same(history.after(ids[2]!), { gap: false, messages: [] })
   t.same(history.after(ids[1]!), { gap: true, messages: [] })
+})
+
+t.test('two processes never share an epoch, even when their histories begin in the same millisecond', async t => {
+  // A second instance of the module is what another process has: state of its own, the same clock.
+  const url: string = '../../lib/channels/history.js?process=2'
+  const other = await import(url) as typeof import('../../lib/channels/history.js')
+  const now = Date.now()
+  t.capture(Date, 'now', () => now)
+  const here = fill(new History(5), 3)
+  const history = new other.History(5)
+  const there = fill(history, 3)
+  t.notOk(there.some(id => here.includes(id)), `${here} and ${there}`)
+  t.equal(history.after(here[0]!).gap, true, 'an id of one is unknown to the other')
+})
+
+t.test('ids stay <digits>-<digits>, 15 digits at most each, and epochs do not follow the clock', async t => {
+  const ids = Array.from({ length: 200 }, () => new History(1).nextId())
+  t.ok(ids.every(id => ID_PATTERN.test(id)), ids.slice(0, 3).join())
+  const epochs = ids.map(id => Number(id.split('-')[0]))
+  t.equal(new Set(epochs).size, epochs.length, 'distinct within the process')
+  t.ok(epochs.some(epoch => Math.abs(epoch - Date.now()) > 86_400_000), 'not the time of day')
 })

@@ -99,6 +99,19 @@ t.test('a gap notice pushed live is never dropped as already replayed', async t 
   t.equal((await sub.next()).value!.event, GAP_EVENT, 'and after it')
 })
 
+t.test('a gap notice that waits with the replay does not let a later repeat of a replayed event through', async t => {
+  // Through Redis an announcement can trail the stream the replay read, and a gap notice can come first.
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.replayFrom(Promise.resolve({ gap: true, messages: [message('1-1')] }), 'unknown')
+  sub.pushGap(gapMessage('0-0'))
+  await null
+  sub.push(message('1-1'))
+  sub.push(message('1-2'))
+  const ids = []
+  for (let i = 0; i < 4; i++) ids.push((await sub.next()).value!.id)
+  t.same(ids, ['unknown', '1-1', '0-0', '1-2'], 'the gap notices, and each event once')
+})
+
 t.test('a replay that fails ends it: the next pull throws once, then it is done; the owner is told', async t => {
   const o = owner()
   const sub = new Subscription(o, 10, undefined)
