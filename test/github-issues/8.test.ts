@@ -53,6 +53,28 @@ if (await redisAvailable(t)) {
     t.same(received.map(message => [message.id, message.data]), [[first, 'first'], [retried, 'paid']], 'each event once')
   })
 
+  t.test('1b. a publish ioredis sends again after a reconnect (the copy already reached Redis) is stored once', async t => {
+    const redis = await ownRedis(t)
+    const admin = testClient(t, redis.url)
+    const client = testClient(t, redis.url)
+    const { app } = await buildApp(t, { redis: client })
+    const channel = app.sse.channel('orders')
+    await channel.publish('warm')
+    redis.freeze()
+    const publishing = channel.publish('once').then(id => id, (err: { code: string }) => err.code)
+    await sleep(50)
+    // The connection breaks with the script in Redis' socket buffer; ioredis resends it on a new one.
+    ;(client as unknown as { stream: { destroy (): void } }).stream.destroy()
+    await sleep(100)
+    redis.thaw()
+    const outcome = await publishing
+    await until(async () => { try { await admin.ping(); return true } catch { return false } }, 5000)
+    await sleep(300)
+    const entries = await admin.xrange(streamOf('sse:', 'orders'), '-', '+')
+    t.same(entries.map(([, fields]) => fields[3]), [JSON.stringify([1, 'warm', null, null, null]), JSON.stringify([1, 'once', null, null, null])],
+      `stored once (the caller was told ${outcome})`)
+  })
+
   t.test('2. an ioredis client with keyPrefix: live delivery works, under the prefixed names', async t => {
     const prefix = uniquePrefix(t, REDIS_URL)
     const keyPrefix = prefix + 'kp:'

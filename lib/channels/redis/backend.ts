@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { FST_SSE_BACKEND_UNAVAILABLE, FST_SSE_PUBLISH_OUTCOME_UNKNOWN } from '../../errors.js'
 import type { Serializer } from '../../frame.js'
@@ -18,6 +19,8 @@ import { withScripts, type ScriptedRedis } from './scripts.js'
 
 /** A publish or a replay that Redis has not answered by then fails (Redis may be hung). */
 const COMMAND_TIMEOUT_MS = 2000
+/** How long one publish call's own key is kept: past its deadline, a late copy is refused anyway. */
+const ATTEMPT_WINDOW_MS = 5 * COMMAND_TIMEOUT_MS
 /** How long `app.close()` waits for Redis to acknowledge QUIT before dropping the connections. */
 const QUIT_TIMEOUT_MS = 1000
 /** How long registration waits for Redis. */
@@ -109,11 +112,16 @@ export class RedisBackend implements ChannelBackend {
     const { history, idempotencyWindow, historyTtl } = this.#options
     const names = this.#names
     this.#ready()
+    // Without a key of the caller's, a key of this call: ioredis sends a command again after a
+    // reconnect (a client passed in resends unfulfilled commands), and the copy must store nothing.
+    const [key, window] = idempotencyKey === undefined
+      ? [names.attempt(channel, randomUUID()), ATTEMPT_WINDOW_MS]
+      : [names.idempotency(channel, idempotencyKey), idempotencyWindow]
     let id: string | null
     try {
-      id = await bounded(this.#command.ssePublish(names.stream(channel), names.idempotency(channel, idempotencyKey ?? ''),
-        history, body, idempotencyKey === undefined ? 0 : idempotencyWindow, historyTtl, names.announcement(channel),
-        this.#sharded ? 'SPUBLISH' : 'PUBLISH', this.#clock.deadline(COMMAND_TIMEOUT_MS)), COMMAND_TIMEOUT_MS)
+      id = await bounded(this.#command.ssePublish(names.stream(channel), key, history, body, window, historyTtl,
+        names.announcement(channel), this.#sharded ? 'SPUBLISH' : 'PUBLISH', this.#clock.deadline(COMMAND_TIMEOUT_MS)),
+      COMMAND_TIMEOUT_MS)
     } catch (err) {
       // Sent but unanswered: it may have run. The script's deadline makes a late run store nothing.
       if (err instanceof TimedOut) throw new FST_SSE_PUBLISH_OUTCOME_UNKNOWN(err.message, { cause: err })

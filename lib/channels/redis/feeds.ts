@@ -174,7 +174,11 @@ export class Feeds {
   /** Fetch what follows `feed.last`, deliver it, then what was held; another round if a hole remains. */
   async #round (feed: Feed): Promise<void> {
     const after = feed.last
+    // Announced before the fetch was sent: the fetch answers for them. One that still does not follow
+    // was trimmed, or forged by another Redis client; fetching again for it would never end.
+    let answered = 0
     if (after !== null) {
+      answered = feed.held?.length ?? 0
       let last: string | null = null
       let entries: Entry[] = []
       try {
@@ -196,7 +200,7 @@ export class Feeds {
     for (let i = 0; i < held.length; i++) {
       const entry = held[i]!
       if (feed.last !== null && entry.prev !== feed.last) {
-        if (compareIds(entry.id, feed.last) <= 0) continue
+        if (i < answered || compareIds(entry.id, feed.last) <= 0) continue
         feed.held = held.slice(i)
         feed.again = true
         return

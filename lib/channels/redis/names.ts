@@ -23,12 +23,12 @@ export class RedisNames {
 
   /** The stream holding the channel's history, as ioredis is given it. */
   stream (channel: string): string {
-    return this.#prefix + '{' + channel + '}'
+    return this.#prefix + tagOf(channel)
   }
 
   /** Where the id of the publish with `key` is remembered, as ioredis is given it. */
   idempotency (channel: string, key: string): string {
-    return this.#prefix + '{' + channel + '}:idempotency:' + key
+    return this.#prefix + tagOf(channel) + ':idempotency:' + key
   }
 
   /** A pub/sub channel as ioredis is given it for sharded pub/sub, which it prefixes (unlike SUBSCRIBE). */
@@ -36,8 +36,26 @@ export class RedisNames {
     return announcement.slice(this.#keyPrefix.length)
   }
 
+  /** Where one publish call marks that it ran: a copy ioredis sends again after a reconnect stores nothing. */
+  attempt (channel: string, token: string): string {
+    return this.#prefix + tagOf(channel) + ':attempt:' + token
+  }
+
   /** The pub/sub channel announcing the channel's events, as Redis names it. */
   announcement (channel: string): string {
-    return this.#announcementPrefix + '{' + channel + '}' + this.#announcementSuffix
+    return this.#announcementPrefix + tagOf(channel) + this.#announcementSuffix
   }
+}
+
+/**
+ * `{<name>}` with `%`, `{` and `}` escaped: a brace in a name would end the hash tag early (a name
+ * starting with `}` would put its keys in different Cluster slots) and let `a}:idempotency:x` and
+ * `a` share keys. Escaped, every name has a tag of its own.
+ */
+function tagOf (channel: string): string {
+  return '{' + channel.replace(/[%{}]/g, escape) + '}'
+}
+
+function escape (char: string): string {
+  return char === '%' ? '%25' : char === '{' ? '%7B' : '%7D'
 }

@@ -57,6 +57,22 @@ t.test('a hole found among the announcements held during a catch-up starts anoth
   t.same(received.slice(5), ['1-7'], 'a late copy of a fetched announcement is dropped; the next flows')
 })
 
+t.test('an announcement the stream does not hold (forged on the pub/sub channel) costs one fetch, not a loop', async t => {
+  const { feeds, fetches, position, received } = setup()
+  feeds.watch('c')
+  position.resolve('1-1')
+  await tick()
+  fetches[0]!.answer.resolve(['1-1', []])
+  await tick()
+  feeds.accept('a:c', announce('999999999999999-0', 'forged'))
+  t.same(fetches.map(fetch => fetch.after), ['1-1', '1-1'], 'it does not follow 1-1: fetch')
+  fetches[1]!.answer.resolve(['1-1', []])
+  await tick()
+  t.equal(fetches.length, 2, 'the stream answered for it: dropped, no other round')
+  feeds.accept('a:c', announce('1-2', '1-1'))
+  t.same(received, ['1-2'], 'and the feed goes on')
+})
+
 t.test('a fetch that fails: a gap notice, then what was held and what comes next, as it is', async t => {
   const { feeds, fetches, position, received } = setup()
   feeds.watch('c')

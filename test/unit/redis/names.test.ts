@@ -30,5 +30,12 @@ t.test('two apps on two databases never share a pub/sub channel; two channels ne
   const a = new RedisNames('sse:', client({ db: 14 }))
   const b = new RedisNames('sse:', client({ db: 15 }))
   t.not(a.announcement('news'), b.announcement('news'))
-  t.not(a.stream('a}b'), a.stream('a'), 'a brace in a name still makes its own key')
+})
+
+t.test('braces in a name are escaped: one tag per name, and no two channels share a key', async t => {
+  const names = new RedisNames('sse:', client({}))
+  t.equal(names.stream('}a{b%'), 'sse:{%7Da%7Bb%25}')
+  t.not(names.idempotency('orders', 'x}:idempotency:pay-7'), names.idempotency('orders}:idempotency:x', 'pay-7'))
+  t.not(names.stream('pay}:idempotency:k'), names.idempotency('pay', 'k}'))
+  t.not(names.stream('%7D'), names.stream('}'), 'the escape is itself escaped')
 })
