@@ -79,8 +79,11 @@ export class RedisBackend implements ChannelBackend {
     }, this.#names, this.#codec, sink, options.log)
     // A client passed in keeps its owner's error handling; the connections opened here report to the log.
     if (ownsCommand) command.on('error', this.#onLost(command))
-    this.#subscriber.on('error', this.#onLost(this.#subscriber))
-    for (const client of [command, this.#subscriber]) {
+    if (!this.#sharded) this.#subscriber.on('error', this.#onLost(this.#subscriber))
+    else this.#subscriber.on('error', ignore).on('ready', () => this.#feeds.resubscribe())
+    // A sharded subscriber (a Cluster of its own) reconnects node by node and may never say 'ready'
+    // again after one master restarts: only the command client tells whether commands can run.
+    for (const client of this.#sharded ? [command] : [command, this.#subscriber]) {
       const listeners = { close: this.#onLost(client), ready: this.#onReady(client) }
       client.on('close', listeners.close).on('ready', listeners.ready)
       this.#listeners.set(client, listeners)

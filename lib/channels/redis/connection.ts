@@ -39,6 +39,9 @@ export function quit (client: SseRedisClient, ms: number): Promise<unknown> | un
   return bounded(client.quit(), ms).catch(() => client.disconnect())
 }
 
+/** How often a Cluster subscriber looks for slots that moved. */
+const SLOTS_REFRESH_MS = 2000
+
 /** What CLIENT LIST shows for the connections the plugin opens (a name may not contain spaces). */
 export function connectionNameOf (prefix: string): string {
   return 'fastify-sse-stream:' + prefix.replace(/[^\x21-\x7e]/g, '_')
@@ -73,7 +76,11 @@ export function duplicateSubscriber (client: SseRedisClient, prefix: string): Ss
       lazyConnect: true,
       shardedSubscribers: true,
       enableOfflineQueue: false,
-      redisOptions: { ...options.redisOptions, ...subscriberOptions }
+      // ioredis restores a sharded subscription moved to another master only when it refreshes its
+      // slots, which it does not do by itself unless asked to.
+      slotsRefreshInterval: SLOTS_REFRESH_MS,
+      // Each master's shard subscriber is resubscribed by ioredis itself when that master comes back.
+      redisOptions: { ...options.redisOptions, ...subscriberOptions, autoResubscribe: true }
     })
   }
   return client.duplicate(subscriberOptions)
