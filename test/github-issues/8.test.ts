@@ -1,4 +1,5 @@
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
@@ -22,6 +23,12 @@ async function connectionsOf (admin: Redis, prefix: string): Promise<Array<Recor
   return list.split('\n').filter(line => line !== '')
     .map(line => Object.fromEntries(line.split(' ').map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])))
     .filter(connection => connection.name === 'fastify-sse-stream:' + prefix)
+}
+
+/** The server-side address of the connection named `name` (CLIENT KILL LADDR takes it). */
+async function localAddressOf (admin: Redis, name: string): Promise<string> {
+  const line = (await admin.client('LIST') as string).split('\n').find(line => line.includes(` name=${name} `))
+  return /laddr=(\S+)/.exec(line ?? '')?.[1] ?? 'none'
 }
 
 /** Calls of one command since the server started, from INFO commandstats. */
@@ -126,6 +133,31 @@ if (await redisAvailable(t)) {
     const received = await reader.take(3)
     t.same(received.map(message => message.id), ids, 'every event, no gap notice')
     await until(() => logsOf(logs, 'sse Redis connection is back; catching up').length === 1, 5000, 'the connection to be back')
+  })
+
+  t.test('4b. a subscriber that comes while its app cannot reach Redis gets what other apps publish meanwhile', async t => {
+    const prefix = uniquePrefix(t)
+    const admin = testClient(t)
+    // The app's command connection comes back 800 ms after it is cut; its subscriber connection at once.
+    const name = `sse-test-command-${randomUUID()}`
+    const command = new Redis(REDIS_URL, {
+      connectionName: name,
+      retryStrategy (this: { connectionName?: string }) { return this.connectionName === name ? 800 : 20 }
+    })
+    command.on('error', () => {})
+    t.teardown(() => command.disconnect())
+    await until(() => command.status === 'ready', 5000)
+    const { app: publisher } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix })
+    const { app } = await buildApp(t, { redis: command, redisPrefix: prefix })
+    await publishMany(publisher.sse.channel('news'), 2)
+    await sleep(50)
+    await admin.client('KILL', 'SKIPME', 'yes', 'TYPE', 'normal', 'LADDR', await localAddressOf(admin, name))
+    await until(() => command.status !== 'ready', 2000, 'the command connection to drop')
+    const reader = read(app.sse.channel('news').subscribe())
+    await sleep(100)
+    const ids = await publishMany(publisher.sse.channel('news'), 3)
+    const received = await reader.take(3, 10_000)
+    t.same(received.map(message => message.id), ids, 'every event published after it subscribed, and only those')
   })
 
   t.test('5. clients that come and go during an outage queue nothing: one SUBSCRIBE once Redis is back', async t => {

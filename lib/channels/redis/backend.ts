@@ -71,7 +71,12 @@ export class RedisBackend implements ChannelBackend {
     this.#names = new RedisNames(options.prefix, command)
     this.#codec = new BodyCodec(options.serialize)
     this.#feeds = new Feeds({
-      position: stream => this.#read(stream, '', 0).then(([last]) => last),
+      // Never later than now: an event published just before is delivered rather than one just after missed.
+      now: () => this.#clock.earliestNow(),
+      available: () => this.#available(),
+      position: (stream, since) => since === null
+        ? this.#read(stream, '', 0).then(([last]) => last)
+        : bounded(this.#command.ssePosition(stream, since), CATCH_UP_TIMEOUT_MS),
       // A history of 0 still keeps the newest entry: what tells a feed whether it missed anything.
       fetch: (stream, after) => this.#read(stream, after, Math.max(options.history, 1)),
       subscribe: announcements => this.#subscribe(announcements),
@@ -185,6 +190,10 @@ export class RedisBackend implements ChannelBackend {
     }
     if (unread > 0) this.#options.log.warn({ stream, unread }, 'sse channel skipped Redis entries it cannot read in a replay')
     return { gap: missesEvents(after, entries, last), messages }
+  }
+
+  #available (): boolean {
+    return this.#command.status === 'ready' && this.#down.size === 0
   }
 
   /** Throws FST_SSE_BACKEND_UNAVAILABLE while a connection is down: never queued to run after the caller gave up. */

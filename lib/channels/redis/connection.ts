@@ -93,6 +93,8 @@ export function duplicateSubscriber (client: SseRedisClient, prefix: string): Ss
 export class RedisClock {
   /** Redis ms minus local ms, measured at the last `sync`. */
   #offset = 0
+  /** How far off `#offset` may be: half the round trip that measured it, and the ms Redis rounds down. */
+  #error = 0
 
   /** Measure the offset with TIME (half the round trip is the error). */
   async sync (client: SseRedisClient): Promise<void> {
@@ -100,6 +102,12 @@ export class RedisClock {
     const [seconds, micros] = await (client as unknown as { time (): Promise<[string, string]> }).time()
     const after = Date.now()
     this.#offset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2
+    this.#error = Math.ceil((after - before) / 2) + 1
+  }
+
+  /** Now in Redis' time (ms), or a little earlier, never later. */
+  earliestNow (): number {
+    return Math.floor(Date.now() + this.#offset - this.#error)
   }
 
   /** Now plus `ms`, in Redis' time. */

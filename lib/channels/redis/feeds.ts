@@ -11,8 +11,17 @@ import { missesEvents, readAnnouncement, type BodyCodec, type Entry } from './co
 
 /** What the feeds need from Redis. */
 export interface FeedRedis {
-  /** The stream's last id ('' without a stream). Sent at once: later publishes of this app come after it. */
-  position (stream: string): Promise<string>
+  /** Redis' clock now, in ms. */
+  now (): number
+  /** Commands can be sent at once: a position read now is ordered before this app's later publishes. */
+  available (): boolean
+  /**
+   * The id a feed goes on from. With a null start: the stream's last id, read at once (this app's
+   * later publishes come after it). With a start time (Redis ms): the newest entry before then, ''
+   * for the start of a stream, or '' again when what followed is no longer kept (a gap then): read
+   * by time, it holds however late Redis answers (a subscriber that came during an outage).
+   */
+  position (stream: string, since: number | null): Promise<string>
   /** The entries after `after` (the newest kept, when they do not follow it) and the stream's last id. */
   fetch (stream: string, after: string): Promise<[last: string, entries: Entry[]]>
   /** Subscribe the pub/sub connection; rejects at once while it is down. */
@@ -28,6 +37,10 @@ interface Feed {
   last: string | null
   /** Announcements held while missing events are fetched; null while they flow. */
   held: Entry[] | null
+  /** When it started, in Redis ms. */
+  readonly started: number
+  /** Its position is read by time ('started'), not as the stream's last id: Redis did not answer at once. */
+  byTime: boolean
   /** Its start position is known. */
   positioned: boolean
   /** Redis confirmed its subscription on the current connection. */
@@ -71,6 +84,8 @@ export class Feeds {
       announcement: this.#names.announcement(name),
       last: null,
       held: [],
+      started: this.#redis.now(),
+      byTime: !this.#redis.available(),
       positioned: false,
       subscribed: false,
       fetched: null,
@@ -78,7 +93,7 @@ export class Feeds {
       again: false
     }
     this.#feeds.set(feed.announcement, feed)
-    this.#start(feed, this.#redis.position(feed.stream))
+    this.#start(feed)
   }
 
   unwatch (name: string): void {
@@ -135,22 +150,31 @@ export class Feeds {
     }
   }
 
-  async #start (feed: Feed, position: Promise<string>): Promise<void> {
+  async #start (feed: Feed): Promise<void> {
     // Refused at once while the connection is down: its next 'ready' subscribes every feed.
     const subscribing = this.#redis.subscribe([feed.announcement]).then(() => { feed.subscribed = true }, ignore)
-    try {
-      feed.last = await position
-    } catch (err) {
-      this.#log.warn({ err, channel: feed.name }, 'sse channel could not read its position in Redis; live events only')
-    }
+    await this.#position(feed)
     await subscribing
-    feed.positioned = true
-    if (feed.subscribed) this.#catchUp(feed)
+    if (feed.positioned && feed.subscribed) this.#catchUp(feed)
   }
 
-  #subscribed (feed: Feed): void {
+  /** Read where the feed starts; when Redis cannot say, the next 'ready' asks again, by time. */
+  async #position (feed: Feed): Promise<void> {
+    const since = feed.byTime ? feed.started : null
+    // Should this read fail, only the time says, later, when the feed started.
+    feed.byTime = true
+    try {
+      feed.last = await this.#redis.position(feed.stream, since)
+      feed.positioned = true
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name }, 'sse channel could not read its position in Redis; asking again once it is back')
+    }
+  }
+
+  async #subscribed (feed: Feed): Promise<void> {
     feed.subscribed = true
-    if (feed.positioned) this.#catchUp(feed)
+    if (!feed.positioned) await this.#position(feed)
+    if (feed.positioned && this.#watching(feed)) this.#catchUp(feed)
   }
 
   #watching (feed: Feed): boolean {

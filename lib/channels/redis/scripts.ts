@@ -78,6 +78,30 @@ end
 return { last, reversed(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', count)) }
 `
 
+/**
+ * KEYS: the stream. ARGV: a time in Redis ms. The id a feed that started then goes on from: the
+ * newest entry before it; else the id before the oldest kept entry when that is before it ('' for the
+ * first entry of a stream); else '' (what followed that time is no longer kept: the feed's first
+ * fetch finds the gap). '' without a stream; its last id when it keeps no entry.
+ */
+const POSITION = LAST_ID + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local before = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '-', 'COUNT', 1)[1]
+if before then return before[1] end
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not oldest then return last_id(KEYS[1]) end
+local fields = oldest[2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'p' then
+    local prev = fields[i + 1]
+    local ms = tonumber(string.match(prev, '^(%d+)-'))
+    if ms ~= nil and ms < tonumber(ARGV[1]) then return prev end
+    break
+  end
+end
+return ''
+`
+
 /** An entry as Redis answers it: its id and its fields, name then value. */
 export type RawEntry = [id: string, fields: string[]]
 
@@ -85,10 +109,12 @@ export interface ScriptedRedis extends SseRedisClient {
   ssePublish (stream: string, idempotencyKey: string, history: number, body: string, window: number, ttl: number,
     announcement: string, publishCommand: string, deadline: number): Promise<string | null>
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
+  ssePosition (stream: string, since: number): Promise<string>
 }
 
 export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('ssePublish', { numberOfKeys: 2, lua: PUBLISH })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
+  client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
   return client as ScriptedRedis
 }

@@ -17,6 +17,8 @@ function setup () {
   const fetches: Array<{ after: string, answer: ReturnType<typeof deferred<[string, Entry[]]>> }> = []
   const position = deferred<string>()
   const redis: FeedRedis = {
+    now: () => 0,
+    available: () => true,
     position: async () => position.promise,
     fetch: (_stream, after) => {
       const answer = deferred<[string, Entry[]]>()
