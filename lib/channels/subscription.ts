@@ -51,6 +51,10 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   #replaying = false
   /** Live events up to this id were replayed already. */
   #floor: string | null = null
+  /** The id of the last message handed out (the client's Last-Event-ID), or the one it resumed from; null: none yet. */
+  #last: string | null = null
+  /** The last message handed out was a gap notice. */
+  #noticed = false
   #waiter: Waiter | null = null
   #ended = false
   /** Why the subscription failed, for the next pull to throw (once). */
@@ -131,7 +135,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     this.#offer(message)
   }
 
-  /** A gap notice: never dropped as already replayed. */
+  /** A gap notice: never dropped as already replayed (see #handsOut for when it is dropped). */
   pushGap (message: ChannelMessage): void {
     this.#offer(message)
   }
@@ -139,6 +143,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   /** Hand out what `replay` gives before any live event; live events it already holds are dropped. */
   replayFrom (replay: Promise<Replay>, lastEventId: string): void {
     this.#replaying = true
+    this.#last = lastEventId
     replay.then(result => this.#replayed(result, lastEventId), error => this.#fail(error))
   }
 
@@ -151,11 +156,12 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     if (this.#ended) return
     const sink = this.#sink
     if (sink !== null && !this.#sinkFull && !this.#replaying && (this.#queue === null || this.#queue.length === 0)) {
-      if (!sink.deliver(message)) this.#sinkFull = true
+      if (this.#handsOut(message) && !sink.deliver(message)) this.#sinkFull = true
       return
     }
     const waiter = this.#waiter
     if (waiter !== null && !this.#replaying) {
+      if (!this.#handsOut(message)) return
       this.#waiter = null
       waiter({ value: message, done: false })
       return
@@ -180,15 +186,38 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   }
 
   #take (): Result | null {
+    for (;;) {
+      const message = this.#next()
+      if (message === null) return null
+      if (this.#handsOut(message)) return { value: message, done: false }
+    }
+  }
+
+  #next (): ChannelMessage | null {
     const replay = this.#replay
     if (replay !== null) {
       const message = replay[this.#replayAt++]!
       if (this.#replayAt === replay.length) this.#replay = null
-      return { value: message, done: false }
+      return message
     }
     const queue = this.#queue
     if (this.#replaying || queue === null || queue.length === 0) return null
-    return { value: queue.shift()!, done: false }
+    return queue.shift()!
+  }
+
+  /**
+   * Whether `message`, next in line, goes out (it is then the last). A backend's gap notice goes to
+   * every subscriber of the channel, whatever each has: it goes out only right after the id it names
+   * (or first). Anywhere else its id would move the client's Last-Event-ID back, or onto an event it
+   * never had: it resumed since, and its replay gave it what is kept, its own notice first.
+   */
+  #handsOut (message: ChannelMessage): boolean {
+    // Published events never carry the reserved name: the set is asked about notices only.
+    const notice = message.event === GAP_EVENT && gaps.has(message)
+    if (notice && this.#last !== null && (this.#last !== message.id || this.#noticed)) return false
+    this.#last = message.id
+    this.#noticed = notice
+    return true
   }
 
   #replayed ({ messages, gap }: Replay, lastEventId: string): void {
