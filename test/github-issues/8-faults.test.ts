@@ -93,4 +93,23 @@ if (await redisAvailable(t)) {
     t.same((await resumed.take(1)).map(message => message.id), [next],
       'then the next event: the feed\'s notice, which waited with the live events, named an id it does not have')
   })
+
+  t.test('3. a client resuming from the id of a replay still in flight loses nothing delivered since that replay was read', async t => {
+    const { client, hold } = holdingReplays(t)
+    const { channel, staying, first, second } = await newsApp(t, client)
+    const replays = hold(first)
+    const early = read(channel.subscribe({ lastEventId: first }))
+    const twin = read(channel.subscribe({ lastEventId: first }))
+    t.equal(replays.reads(), 1, 'two clients resuming from the same id with nothing delivered in between: one read')
+    const [third] = await publishMany(channel, 1, 2)
+    await staying.take(1)
+    // Delivered live before this client came: only a replay read now has it.
+    const late = read(channel.subscribe({ lastEventId: first }))
+    t.equal(replays.reads(), 2, 'a client that comes after an event was delivered: a read of its own')
+    replays.release()
+    const [fourth] = await publishMany(channel, 1, 3)
+    t.same((await early.take(3)).map(message => message.id), [second, third, fourth])
+    t.same((await twin.take(3)).map(message => message.id), [second, third, fourth])
+    t.same((await late.take(2)).map(message => message.id), [second, third], 'not given the answer of a replay read before it came')
+  })
 }
