@@ -1,6 +1,7 @@
 import { kAdopt, kResume, type AdoptableSource, type StreamSink } from '../adoption.js'
 import type { ChannelMessage } from '../types.js'
 import { compareIds, type Replay } from './backend.js'
+import { GAP_EVENT, isGapNotice } from './gap.js'
 import { DONE, Pull, type PullResult } from './pull.js'
 import { mergeReplay } from './replay-merge.js'
 
@@ -44,6 +45,10 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   #floor: string | null | typeof REPLAYING = null
   /** Null while open; once over, what its consumer is still to be told (an error, or none). */
   #end: { readonly error: unknown } | null = null
+  /** The id of the last message handed out (the client's Last-Event-ID), or the one it resumed from; null: none yet. */
+  #last: string | null = null
+  /** The last message handed out was a gap notice. */
+  #noticed = false
 
   constructor (owner: SubscriptionOwner, maxQueue: number, signal: AbortSignal | undefined) {
     this.#owner = owner
@@ -130,6 +135,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   /** Hand out what `replay` gives before any live event; live events it already holds are dropped. */
   replayFrom (replay: Promise<Replay>, lastEventId: string): void {
     this.#floor = REPLAYING
+    this.#last = lastEventId
     replay.then(result => this.#merge(result, lastEventId), error => this.#fail(error))
   }
 
@@ -141,7 +147,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   #offer (message: ChannelMessage): void {
     if (this.#end !== null) return
     if (this.#ready && this.#queue === null && this.#floor !== REPLAYING) {
-      this.#ready = this.#consumer!.deliver(message)
+      if (this.#handsOut(message)) this.#ready = this.#consumer!.deliver(message)
       return
     }
     const queue = this.#queue ??= []
@@ -161,10 +167,28 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   #take (): ChannelMessage | undefined {
     const queue = this.#queue
     if (queue === null || this.#floor === REPLAYING) return undefined
-    const message = queue.shift()
-    if (this.#replayed > 0) this.#replayed--
+    let message: ChannelMessage | undefined
+    do {
+      message = queue.shift()
+      if (this.#replayed > 0) this.#replayed--
+    } while (message !== undefined && !this.#handsOut(message))
     if (queue.length === 0) this.#queue = null
     return message
+  }
+
+  /**
+   * Whether `message`, next in line, goes out (it is then the last). A backend's gap notice goes to
+   * every subscriber of the channel, whatever each has: it goes out only right after the id it names
+   * (or first). Anywhere else its id would move the client's Last-Event-ID back, or onto an event it
+   * never had: it resumed since, and its replay gave it what is kept, its own notice first.
+   */
+  #handsOut (message: ChannelMessage): boolean {
+    // Published events never carry the reserved name: the set is asked about notices only.
+    const notice = message.event === GAP_EVENT && isGapNotice(message)
+    if (notice && this.#last !== null && (this.#last !== message.id || this.#noticed)) return false
+    this.#last = message.id
+    this.#noticed = notice
+    return true
   }
 
   #merge (replay: Replay, lastEventId: string): void {

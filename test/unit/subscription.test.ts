@@ -87,16 +87,46 @@ t.test(`a gap replays a "${GAP_EVENT}" notice first, with the subscriber's id; l
   t.same((await sub.next()).value!.id, '2-2')
 })
 
-t.test('a gap notice pushed live is never dropped as already replayed', async t => {
+t.test('a gap notice goes out only right after the id it names, or first: the feed\'s reaches every subscriber', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  const replay = deferred<Replay>()
-  sub.replayFrom(replay.promise, '1-1')
   sub.pushGap(gapMessage('1-1'))
+  t.match((await sub.next()).value, { event: GAP_EVENT, id: '1-1' }, 'a subscriber with nothing yet takes it')
+  sub.pushGap(gapMessage('1-1'))
+  sub.push(message('2-1'))
+  t.equal((await sub.next()).value!.id, '2-1', 'the same notice again adds nothing')
+  sub.pushGap(gapMessage('1-1'))
+  sub.pushGap(gapMessage('2-1'))
+  t.match((await sub.next()).value, { event: GAP_EVENT, id: '2-1' }, 'one for another id would move its Last-Event-ID: dropped')
+})
+
+t.test('a gap notice that waited for a replay goes out after it only if it names the replay\'s last id', async t => {
+  const filled = new Subscription(owner(), 10, undefined)
+  const replay = deferred<Replay>()
+  filled.replayFrom(replay.promise, '1-1')
+  filled.pushGap(gapMessage('1-1'))
   replay.resolve({ gap: false, messages: [message('1-2')] })
-  t.same((await sub.next()).value!.id, '1-2')
-  t.equal((await sub.next()).value!.event, GAP_EVENT, 'kept although its id is not after the replay')
-  sub.pushGap(gapMessage('1-2'))
-  t.equal((await sub.next()).value!.event, GAP_EVENT, 'and after it')
+  t.equal((await filled.next()).value!.id, '1-2')
+  filled.push(message('1-3'))
+  t.equal((await filled.next()).value!.id, '1-3', 'the replay had what the feed lost after 1-1: no notice')
+
+  const lost = new Subscription(owner(), 10, undefined)
+  const lostReplay = deferred<Replay>()
+  lost.replayFrom(lostReplay.promise, '1-1')
+  lost.push(message('1-2'))
+  lost.pushGap(gapMessage('1-2'))
+  lostReplay.resolve({ gap: false, messages: [message('1-2')] })
+  t.equal((await lost.next()).value!.id, '1-2')
+  t.match((await lost.next()).value, { event: GAP_EVENT, id: '1-2' }, 'never dropped as already replayed')
+})
+
+t.test('after a replay\'s own gap notice, the feed\'s notice for an id the subscriber does not have is dropped', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  sub.replayFrom(Promise.resolve({ gap: true, messages: [] }), '1-1')
+  t.match((await sub.next()).value, { event: GAP_EVENT, id: '1-1' })
+  const waiting = sub.next()
+  sub.pushGap(gapMessage('1-5'))
+  sub.push(message('2-1'))
+  t.equal((await waiting).value!.id, '2-1', 'a waiting pull gets the next event')
 })
 
 t.test('a gap notice that waits with the replay does not let a later repeat of a replayed event through', async t => {
@@ -108,8 +138,8 @@ t.test('a gap notice that waits with the replay does not let a later repeat of a
   sub.push(message('1-1'))
   sub.push(message('1-2'))
   const ids = []
-  for (let i = 0; i < 4; i++) ids.push((await sub.next()).value!.id)
-  t.same(ids, ['unknown', '1-1', '0-0', '1-2'], 'the gap notices, and each event once')
+  for (let i = 0; i < 3; i++) ids.push((await sub.next()).value!.id)
+  t.same(ids, ['unknown', '1-1', '1-2'], 'each event once; the notice naming 0-0, which it never had, is not handed out')
 })
 
 t.test('a replay that fails ends it: the next pull throws once, then it is done; the owner is told', async t => {
@@ -197,6 +227,16 @@ t.test('adopted by a stream: what waits is delivered at once, then every push as
   t.same(stream.got, ['1-1'], 'the queue is poured in on adoption')
   sub.push(message('1-2'))
   t.same(stream.got, ['1-1', '1-2'], 'a live event is delivered synchronously')
+})
+
+t.test('adopted: a gap notice is delivered only right after the id it names', async t => {
+  const sub = new Subscription(owner(), 10, undefined)
+  const stream = sink()
+  sub[kAdopt](stream)
+  sub.push(message('1-1'))
+  sub.pushGap(gapMessage('1-0'))
+  sub.pushGap(gapMessage('1-1'))
+  t.same(stream.got, ['1-1', '1-1'], 'the notice for 1-1, not the one for 1-0')
 })
 
 t.test('adopted: a full stream makes it hold events, in order, until resumed; too many end it as too slow', async t => {

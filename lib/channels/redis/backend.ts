@@ -55,7 +55,11 @@ export class RedisBackend implements ChannelBackend {
   readonly #options: RedisBackendOptions
   /** Connections that closed and are not ready again: publish and replay fail at once meanwhile. */
   readonly #down = new Set<SseRedisClient>()
-  /** Replays in flight, by stream and id: a reconnect storm asking the same thing asks Redis once. */
+  /**
+   * Replays in flight, by stream, id and the channel's feed mark: a reconnect storm asking the same
+   * thing asks Redis once, but a subscriber never joins a replay sent before its feed handed out an
+   * event (it would have neither: not subscribed yet to get it live, and the replay read before it).
+   */
   readonly #replays = new Map<string, Promise<Replay>>()
   /** What the backend listens to on each connection, removed on close: a client passed in outlives it. */
   readonly #listeners = new Map<SseRedisClient, { close: () => void, ready: () => void }>()
@@ -143,7 +147,7 @@ export class RedisBackend implements ChannelBackend {
 
   replay (channel: string, lastEventId: string): Promise<Replay> {
     const stream = this.#names.stream(channel)
-    const key = stream + ' ' + lastEventId
+    const key = stream + ' ' + lastEventId + ' ' + this.#feeds.mark(channel)
     let replay = this.#replays.get(key)
     if (replay === undefined) {
       replay = this.#replay(stream, lastEventId).finally(() => this.#replays.delete(key))

@@ -53,6 +53,8 @@ interface Feed {
   /** A catch-up is running; `again`: run another round when it ends. */
   busy: boolean
   again: boolean
+  /** Renewed whenever it hands this app an event or a notice (see `mark`). */
+  mark: number
 }
 
 export interface FeedNames {
@@ -68,6 +70,8 @@ export class Feeds {
   readonly #log: FastifyBaseLogger
   /** By pub/sub channel. */
   readonly #feeds = new Map<string, Feed>()
+  /** The last mark given: marks never repeat, across feeds watched anew included. */
+  #marks = 0
 
   constructor (redis: FeedRedis, names: FeedNames, codec: BodyCodec, sink: BackendSink, log: FastifyBaseLogger) {
     this.#redis = redis
@@ -90,10 +94,19 @@ export class Feeds {
       subscribed: false,
       fetched: null,
       busy: false,
-      again: false
+      again: false,
+      mark: ++this.#marks
     }
     this.#feeds.set(feed.announcement, feed)
     this.#start(feed)
+  }
+
+  /**
+   * Where the channel's feed stands: the same mark as long as it hands this app nothing. A replay read
+   * at one mark misses, for a subscriber that comes at another, what the feed handed out in between.
+   */
+  mark (name: string): number | undefined {
+    return this.#feeds.get(this.#names.announcement(name))?.mark
   }
 
   unwatch (name: string): void {
@@ -212,6 +225,7 @@ export class Feeds {
       }
       if (!this.#watching(feed)) return
       if (last === null || missesEvents(after, entries, last)) {
+        feed.mark = ++this.#marks
         this.#sink.gap(feed.name, after)
         // Nothing fetched to go on from: what comes next is taken as it is.
         if (entries.length === 0) feed.last = null
@@ -235,6 +249,7 @@ export class Feeds {
 
   #deliver (feed: Feed, entry: Entry): void {
     feed.last = entry.id
+    feed.mark = ++this.#marks
     try {
       this.#sink.deliver(feed.name, this.#codec.decode(entry.id, entry.body))
     } catch (err) {
