@@ -110,8 +110,8 @@ export class RedisClock {
     return Math.floor(Date.now() + this.#offset - this.#error)
   }
 
-  /** Now plus `ms`, in Redis' time. */
+  /** Now plus `ms` in Redis' time, or a little earlier, never later: a late run is refused, whatever the offset's error. */
   deadline (ms: number): number {
-    return Math.ceil(Date.now() + ms + this.#offset)
+    return Math.floor(Date.now() + ms + this.#offset - this.#error)
   }
 }
