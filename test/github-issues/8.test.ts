@@ -160,6 +160,45 @@ if (await redisAvailable(t)) {
     t.same(received.map(message => message.id), ids, 'every event published after it subscribed, and only those')
   })
 
+  t.test('4c. a feed whose position Redis does not answer in time (paused past 10 s) asks again, then delivers', async t => {
+    t.setTimeout(40_000)
+    const redis = await ownRedis(t)
+    const admin = testClient(t, redis.url)
+    const { app } = await buildApp(t, { redis: redis.url })
+    const channel = app.sse.channel('news')
+    await channel.publish('before')
+    await sleep(50)
+    // Scripts wait; SUBSCRIBE does not: the feed is subscribed, its position unknown.
+    await admin.client('PAUSE', 11_000, 'WRITE')
+    const reader = read(channel.subscribe())
+    await sleep(11_500)
+    const ids = await publishMany(channel, 3)
+    const received = await reader.take(3, 10_000)
+    t.same(received.map(message => message.id), ids)
+  })
+
+  t.test('4d. after a restart without data and then a dropped subscriber connection, nothing is lost a second time', async t => {
+    const redis = await ownRedis(t)
+    const admin = () => testClient(t, redis.url)
+    const { app: publisher, logs } = await buildApp(t, { redis: redis.url })
+    const { app } = await buildApp(t, { redis: redis.url })
+    const reader = read(app.sse.channel('news').subscribe())
+    const [e1] = await publishMany(publisher.sse.channel('news'), 1)
+    t.same((await reader.take(1)).map(message => message.id), [e1])
+    await redis.kill()
+    await redis.start()
+    await until(() => logsOf(logs, 'sse Redis connection is back; catching up').length === 1, 10_000, 'the publisher to be back')
+    const [gap] = await reader.take(1, 10_000)
+    t.match(gap, { event: GAP_EVENT, id: e1 }, 'the history is gone: one notice')
+    await admin().client('KILL', 'TYPE', 'pubsub')
+    let ids: string[] = []
+    await until(async () => {
+      try { ids = await publishMany(publisher.sse.channel('news'), 2); return true } catch { return false }
+    }, 5000, 'a publish to be taken')
+    const received = await reader.take(2, 10_000)
+    t.same(received.map(message => message.id), ids, 'the events published while its connection was down, no second notice')
+  })
+
   t.test('5. clients that come and go during an outage queue nothing: one SUBSCRIBE once Redis is back', async t => {
     const redis = await ownRedis(t)
     const { app, logs } = await buildApp(t, { redis: redis.url })

@@ -33,8 +33,8 @@ interface Feed {
   readonly name: string
   readonly stream: string
   readonly announcement: string
-  /** The last event delivered, or where the stream stood when watched; null: take what comes next as it is. */
-  last: string | null
+  /** The last event delivered, or where the stream stood when watched ('' for no stream); read once `positioned`. */
+  last: string
   /** Announcements held while missing events are fetched; null while they flow. */
   held: Entry[] | null
   /** When it started, in Redis ms. */
@@ -56,6 +56,9 @@ interface Feed {
   /** Renewed whenever it hands this app an event or a notice (see `mark`). */
   mark: number
 }
+
+/** How long a feed waits before asking Redis again where it starts. */
+const POSITION_RETRY_MS = 1000
 
 export interface FeedNames {
   stream (channel: string): string
@@ -86,7 +89,7 @@ export class Feeds {
       name,
       stream: this.#names.stream(name),
       announcement: this.#names.announcement(name),
-      last: null,
+      last: '',
       held: [],
       started: this.#redis.now(),
       byTime: !this.#redis.available(),
@@ -154,7 +157,7 @@ export class Feeds {
       if (feed.fetched.has(entry.id)) return
       feed.fetched = null
     }
-    if (feed.last === null || entry.prev === feed.last) {
+    if (entry.prev === feed.last) {
       this.#deliver(feed, entry)
     } else {
       // A hole before it (or a history that went back): fetch what is missing first.
@@ -171,7 +174,7 @@ export class Feeds {
     if (feed.positioned && feed.subscribed) this.#catchUp(feed)
   }
 
-  /** Read where the feed starts; when Redis cannot say, the next 'ready' asks again, by time. */
+  /** Read where the feed starts; when Redis cannot say, ask again, by time, until it does or the feed goes. */
   async #position (feed: Feed): Promise<void> {
     const since = feed.byTime ? feed.started : null
     // Should this read fail, only the time says, later, when the feed started.
@@ -180,8 +183,16 @@ export class Feeds {
       feed.last = await this.#redis.position(feed.stream, since)
       feed.positioned = true
     } catch (err) {
-      this.#log.warn({ err, channel: feed.name }, 'sse channel could not read its position in Redis; asking again once it is back')
+      this.#log.warn({ err, channel: feed.name }, 'sse channel could not read its position in Redis; asking again')
+      // The connection may never drop (a Redis paused past the timeout): nothing else would ask.
+      setTimeout(() => { this.#retryPosition(feed) }, POSITION_RETRY_MS).unref()
     }
+  }
+
+  async #retryPosition (feed: Feed): Promise<void> {
+    if (feed.positioned || !this.#watching(feed)) return
+    await this.#position(feed)
+    if (feed.positioned && feed.subscribed && this.#watching(feed)) this.#catchUp(feed)
   }
 
   async #subscribed (feed: Feed): Promise<void> {
@@ -213,31 +224,30 @@ export class Feeds {
     const after = feed.last
     // Announced before the fetch was sent: the fetch answers for them. One that still does not follow
     // was trimmed, or forged by another Redis client; fetching again for it would never end.
-    let answered = 0
-    if (after !== null) {
-      answered = feed.held?.length ?? 0
-      let last: string | null = null
-      let entries: Entry[] = []
-      try {
-        [last, entries] = await this.#redis.fetch(feed.stream, after)
-      } catch (err) {
-        this.#log.warn({ err, channel: feed.name }, 'sse channel could not fetch the events it missed from Redis')
-      }
-      if (!this.#watching(feed)) return
-      if (last === null || missesEvents(after, entries, last)) {
-        feed.mark = ++this.#marks
-        this.#sink.gap(feed.name, after)
-        // Nothing fetched to go on from: what comes next is taken as it is.
-        if (entries.length === 0) feed.last = null
-      }
-      for (const entry of entries) this.#deliver(feed, entry)
-      feed.fetched = entries.length > 0 ? new Set(entries.map(entry => entry.id)) : null
+    const answered = feed.held?.length ?? 0
+    let last: string | null = null
+    let entries: Entry[] = []
+    try {
+      [last, entries] = await this.#redis.fetch(feed.stream, after)
+    } catch (err) {
+      this.#log.warn({ err, channel: feed.name }, 'sse channel could not fetch the events it missed from Redis')
     }
+    if (!this.#watching(feed)) return
+    if (last === null || missesEvents(after, entries, last)) {
+      feed.mark = ++this.#marks
+      this.#sink.gap(feed.name, after)
+      // Nothing fetched to go on from: the feed goes on from where the stream stands ('' when it is
+      // gone); when Redis did not answer, from the first announcement held (the notice covers the rest).
+      if (last === null) feed.last = feed.held?.[0]?.prev ?? after
+      else if (entries.length === 0) feed.last = last
+    }
+    for (const entry of entries) this.#deliver(feed, entry)
+    feed.fetched = entries.length > 0 ? new Set(entries.map(entry => entry.id)) : null
     const held = feed.held ?? []
     feed.held = null
     for (let i = 0; i < held.length; i++) {
       const entry = held[i]!
-      if (feed.last !== null && entry.prev !== feed.last) {
+      if (entry.prev !== feed.last) {
         if (i < answered || compareIds(entry.id, feed.last) <= 0) continue
         feed.held = held.slice(i)
         feed.again = true

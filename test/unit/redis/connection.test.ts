@@ -28,3 +28,21 @@ t.test('a slow TIME answer makes the clock err early, by up to its round trip: a
   t.ok(deadline >= meant - 500, 'and early by no more than the round trip')
   t.ok(clock.earliestNow() <= redisNow(), 'now in Redis time errs early too')
 })
+
+t.test('a slow TIME answer is measured again: the deadline is not pushed into the past by a busy moment', async t => {
+  const clock = new RedisClock()
+  let calls = 0
+  const client = {
+    time: async () => {
+      const delay = calls++ === 0 ? 2500 : 0
+      await new Promise(resolve => setTimeout(resolve, delay))
+      const ms = redisNow()
+      return [String(Math.floor(ms / 1000)), String((ms % 1000) * 1000)]
+    }
+  } as unknown as SseRedisClient
+  await clock.sync(client)
+  t.ok(calls >= 2, 'measured again')
+  const meant = redisNow() + 2000
+  const deadline = clock.deadline(2000)
+  t.ok(deadline <= meant && deadline >= meant - 30, `deadline ${meant - deadline} ms early, not 2.5 s`)
+})
