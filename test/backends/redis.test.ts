@@ -10,7 +10,7 @@ import { buildApp } from '../fixtures/app.js'
 import { channelRoute as route, publishMany, read } from '../fixtures/channels.js'
 import { urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
-import { announcementOf, ownRedis, REDIS_URL, redisAvailable, streamOf, testClient, uniquePrefix } from '../fixtures/redis.js'
+import { announcementOf, ownRedis, pluginConnectionsOf, REDIS_URL, redisAvailable, streamOf, testClient, uniquePrefix } from '../fixtures/redis.js'
 import { until } from '../fixtures/wait.js'
 import { channelContract } from './contract.js'
 
@@ -19,17 +19,6 @@ import { channelContract } from './contract.js'
 
 const LOST = 'sse lost its Redis connection; reconnecting (publish and replay fail meanwhile)'
 const BACK = 'sse Redis connection is back; catching up'
-
-/** The connections the plugin opened for `prefix`, as CLIENT LIST shows them. */
-async function connectionsOf (client: Redis, prefix: string): Promise<Array<Record<string, string>>> {
-  const list = await client.client('LIST') as string
-  return list.split('\n').filter(line => line !== '')
-    .map(line => Object.fromEntries(line.split(' ').map(pair => {
-      const eq = pair.indexOf('=')
-      return [pair.slice(0, eq), pair.slice(eq + 1)]
-    })))
-    .filter(connection => connection.name === 'fastify-sse-stream:' + prefix)
-}
 
 /**
  * Until this app's SUBSCRIBE to `key` is confirmed by Redis. Without a Last-Event-ID, an event
@@ -48,7 +37,7 @@ async function subscribed (admin: Redis, key: string): Promise<void> {
 
 /** Close the subscriber connection of the app that has subscriptions under `prefix`, from Redis' side. */
 async function killSubscriberConnection (client: Redis, prefix: string): Promise<void> {
-  const subscribers = (await connectionsOf(client, prefix)).filter(connection => connection.sub !== '0')
+  const subscribers = (await pluginConnectionsOf(client, prefix)).filter(connection => connection.sub !== '0')
   if (subscribers.length !== 1) throw new Error(`expected one subscriber connection, found ${subscribers.length}`)
   await client.client('KILL', 'ID', subscribers[0]!.id!)
 }
@@ -128,7 +117,7 @@ if (await redisAvailable(t)) {
       names.flatMap((_name, i) => Array(5).fill(ids[i])))
     t.same((await Promise.all(readers.map(reader => reader.take(1)))).map(([message]) => message!.id),
       names.flatMap((_name, i) => Array(10).fill(ids[i])))
-    const connections = await connectionsOf(admin, prefix)
+    const connections = await pluginConnectionsOf(admin, prefix)
     t.equal(connections.length, 2, '150 subscribers on 10 channels, 2 connections')
     t.same(connections.map(connection => connection.sub).sort(), ['0', '10'], 'one for commands, one subscribed to all 10')
     await Promise.all(streams.map(stream => stream.close()))
@@ -143,13 +132,13 @@ if (await redisAvailable(t)) {
     const direct = read(app.sse.channel('news').subscribe())
     await app.sse.channel('news').publish('one')
     await Promise.all(streams.map(stream => stream.take(1)))
-    t.equal((await connectionsOf(admin, prefix)).length, 2)
+    t.equal((await pluginConnectionsOf(admin, prefix)).length, 2)
     const started = Date.now()
     await app.close()
     t.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`)
     await Promise.all(streams.map(stream => stream.ended))
     t.same(await direct.iterator.next(), { value: undefined, done: true })
-    t.same(await connectionsOf(admin, prefix), [], 'no connection left')
+    t.same(await pluginConnectionsOf(admin, prefix), [], 'no connection left')
   })
 
   t.test('a client passed in carries the commands and stays open; the plugin opens and closes only its subscriber connection', async t => {
@@ -165,13 +154,13 @@ if (await redisAvailable(t)) {
     const onB = read(b.sse.channel('news').subscribe())
     const id = await a.sse.channel('news').publish('shared')
     t.same(pairs(await onB.take(1)), [[id, 'shared']])
-    t.equal((await connectionsOf(admin, prefix)).length, 2, 'a subscriber connection per app, none for commands')
+    t.equal((await pluginConnectionsOf(admin, prefix)).length, 2, 'a subscriber connection per app, none for commands')
     await a.close()
     await b.close()
     t.equal(client.status, 'ready', 'the client passed in is left open')
     t.equal(await client.ping(), 'PONG')
     t.same(listening(), before, 'and listened to no more: apps come and go, the client does not collect their listeners')
-    t.same(await connectionsOf(admin, prefix), [])
+    t.same(await pluginConnectionsOf(admin, prefix), [])
   })
 
   t.test('a Cluster from an ioredis without sharded subscribers is refused at registration, before any connection', async t => {

@@ -8,7 +8,7 @@ import { buildApp } from '../fixtures/app.js'
 import { publishMany, read } from '../fixtures/channels.js'
 import { logsOf } from '../fixtures/logs.js'
 import {
-  announcementOf, ownRedis, REDIS_URL, redisAvailable, streamOf, testClient, uniquePrefix
+  announcementOf, connectionsOf, ownRedis, pluginConnectionsOf, REDIS_URL, redisAvailable, streamOf, testClient, uniquePrefix
 } from '../fixtures/redis.js'
 import { until } from '../fixtures/wait.js'
 
@@ -17,18 +17,9 @@ import { until } from '../fixtures/wait.js'
 
 const textBody = (text: string): string => JSON.stringify([1, text, null, null, null])
 
-/** The connections the plugin opened under `prefix`, as CLIENT LIST shows them. */
-async function connectionsOf (admin: Redis, prefix: string): Promise<Array<Record<string, string>>> {
-  const list = await admin.client('LIST') as string
-  return list.split('\n').filter(line => line !== '')
-    .map(line => Object.fromEntries(line.split(' ').map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])))
-    .filter(connection => connection.name === 'fastify-sse-stream:' + prefix)
-}
-
 /** The server-side address of the connection named `name` (CLIENT KILL LADDR takes it). */
 async function localAddressOf (admin: Redis, name: string): Promise<string> {
-  const line = (await admin.client('LIST') as string).split('\n').find(line => line.includes(` name=${name} `))
-  return /laddr=(\S+)/.exec(line ?? '')?.[1] ?? 'none'
+  return (await connectionsOf(admin, name))[0]?.laddr ?? 'none'
 }
 
 /** Calls of one command since the server started, from INFO commandstats. */
@@ -127,7 +118,7 @@ if (await redisAvailable(t)) {
     const { app, logs } = await buildApp(t, { redis: REDIS_URL, redisPrefix: prefix })
     const reader = read(app.sse.channel('news').subscribe())
     await until(async () => (await admin.pubsub('NUMSUB', announcementOf(prefix, 'news')) as [string, number])[1] === 1, 5000)
-    const [subscriber] = (await connectionsOf(admin, prefix)).filter(connection => connection.sub !== '0')
+    const [subscriber] = (await pluginConnectionsOf(admin, prefix)).filter(connection => connection.sub !== '0')
     await admin.client('KILL', 'ID', subscriber!.id!)
     const ids = await publishMany(publisher.sse.channel('news'), 3)
     const received = await reader.take(3)
@@ -284,8 +275,8 @@ if (await redisAvailable(t)) {
     // A second registration on the same instance fails on its decorators, after it connected.
     app.register(ssePlugin, { redis: REDIS_URL, redisPrefix: prefix + 'second:' })
     await t.rejects(async () => { await app.ready() }, { code: 'FST_ERR_DEC_ALREADY_PRESENT' })
-    await until(async () => (await connectionsOf(admin, prefix + 'second:')).length === 0, 3000, 'its connections to close')
-    t.equal((await connectionsOf(admin, prefix + 'second:')).length, 0)
+    await until(async () => (await pluginConnectionsOf(admin, prefix + 'second:')).length === 0, 3000, 'its connections to close')
+    t.equal((await pluginConnectionsOf(admin, prefix + 'second:')).length, 0)
   })
 
   t.test('10c. entries another writer left in a stream are skipped and logged: replay and catch-up go on', async t => {
