@@ -26,7 +26,8 @@ import { Counts, soakRoutes, STORM_RETRY_MS } from './routes.js'
 // started. Only correctness is asserted, with margins for a loaded 2-core machine; rates are printed.
 //
 // Seeded: the seed is printed, `SEED=<n>` replays the clients' plans and the producers' rates (timing
-// still varies). `SSE_SOAK_SECONDS=<n>` sets the soak's length (default 60).
+// still varies). `SSE_SOAK_SECONDS=<n>` sets the soak's length (default 60), `SSE_STORM_CLIENTS=<n>`
+// the storm's clients (default 2000).
 
 const SOAK_MS = 1000 * Number(process.env.SSE_SOAK_SECONDS ?? 60)
 const random = seeded()
@@ -36,7 +37,7 @@ const CONCURRENCY = 300
 const MAX_CLIENTS_PER_SECOND = 400
 /** Events each channel keeps: the storm resumes from it. Filled before the heap is first measured. */
 const HISTORY = 5000
-const STORM_CLIENTS = 2000
+const STORM_CLIENTS = Number(process.env.SSE_STORM_CLIENTS ?? 2000)
 /** A short soak before anything is measured, so that code compiled on first use is in the baseline. */
 const WARM_UP_MS = 2000
 const SOAK_PUBLISH_MS = random.int(2, 8)
@@ -84,8 +85,9 @@ for (const name of ['soak', 'storm']) {
 const warmUpClients = new ClientProcess(t)
 await warmUpClients.ask<SoakReport>({ type: 'soak', base, ms: WARM_UP_MS, maxClients: 1000, concurrency: 50, seed: random.seed }, 'soaked')
 await warmUpClients.exit()
-await until(async () => app.sse.streams === 0 && counts.generatorStarts === counts.generatorFinalized &&
-  (await footprintOf(app)).connections === 0, 5000, 'the warm-up to end')
+t.ok(await until(async () => app.sse.streams === 0 && counts.generatorStarts === counts.generatorFinalized &&
+  (await footprintOf(app)).connections === 0, 5000, 'the warm-up to end').then(() => true, () => false),
+'the warm-up\'s streams ended, their generators were finalized, their connections closed')
 const before = await footprintOf(app)
 const clients = new ClientProcess(t)
 const warmUp = { requests: counts.requests, generators: counts.generatorStarts }
