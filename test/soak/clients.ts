@@ -19,14 +19,18 @@ const STORM_GROUP_PAUSE_MS = 20
 const FIRST_EVENT_MS = 120_000
 const CATCH_UP_MS = 60_000
 const PROBLEM_EXAMPLES = 10
+/** A soak client not answered within this long reports it (a loaded machine answered within 2 s). */
+const OPEN_TIMEOUT_MS = 30_000
 
 /** One soak client's life. Drawn from the seed in start order: the same seed draws the same plans. */
 interface Plan {
   route: Route
   /** Events it reads before it leaves. */
   events: number
-  /** ms after it starts when it leaves, whatever it has read. */
-  leaveAfter: number
+  /** One client in ten leaves this many ms after it started, before its stream opens or as it does. */
+  leaveEarly: number | undefined
+  /** Otherwise it leaves this many ms after its stream opened, whatever it has read. */
+  stay: number
   /** ms between two events of the generator and throwing routes (the server reads it from the query). */
   every: number
   /** Events the throwing route yields before it throws. */
@@ -35,12 +39,15 @@ interface Plan {
   think: number
 }
 
+/** As many draws for every plan, so that each plan depends on the seed and its place only. */
 function draw (random: Random): Plan {
+  const early = random.next() < 0.1
+  const leaveEarly = random.int(0, 5)
   return {
     route: random.pick(ROUTES),
     events: random.int(1, 80),
-    // One in ten leaves before its stream starts, or as it does.
-    leaveAfter: random.next() < 0.1 ? random.int(0, 5) : random.int(20, 3000),
+    leaveEarly: early ? leaveEarly : undefined,
+    stay: random.int(20, 3000),
     every: random.int(1, 20),
     throwAfter: random.int(1, 20),
     think: random.int(0, 30)
@@ -60,7 +67,7 @@ function numberOf (route: Route, data: string): number {
   return route === 'channel' ? (JSON.parse(data) as { seq: number }).seq : Number(data)
 }
 
-type SoakTally = Omit<SoakReport, 'type' | 'cpuMs'> & { open: number }
+type SoakTally = Omit<SoakReport, 'type' | 'cpuMs' | 'openMsMean'> & { open: number, openMsTotal: number }
 
 function newTally (): SoakTally {
   return {
@@ -69,11 +76,14 @@ function newTally (): SoakTally {
     byRoute: { generator: 0, channel: 0, throws: 0 },
     events: 0,
     peakOpen: 0,
+    leftEarly: 0,
     leftAfterReading: 0,
     leftOnTime: 0,
     endedByThrow: 0,
     problems: [],
     problemCount: 0,
+    openMsTotal: 0,
+    openMsMax: 0,
     open: 0
   }
 }
@@ -97,6 +107,7 @@ function problem (tally: SoakTally, what: string): void {
  */
 function runClient (base: string, plan: Plan, tally: SoakTally): Promise<void> {
   return new Promise(resolve => {
+    const started = performance.now()
     const source = new EventSource(base + pathOf(plan))
     let received = 0
     let due: number | undefined = plan.route === 'channel' ? undefined : 0
@@ -110,15 +121,26 @@ function runClient (base: string, plan: Plan, tally: SoakTally): Promise<void> {
       if (open) tally.open--
       resolve()
     }
-    const timer = setTimeout(() => {
-      tally.leftOnTime++
+    const timeUp = (): void => {
+      if (plan.leaveEarly !== undefined) tally.leftEarly++
+      else if (open) tally.leftOnTime++
+      else problem(tally, `${pathOf(plan)}: no answer within ${OPEN_TIMEOUT_MS} ms`)
       leave()
-    }, plan.leaveAfter)
+    }
+    // Counted from the stream's opening, so that a loaded machine's slow answers do not end every
+    // client before its stream starts.
+    let timer = setTimeout(timeUp, plan.leaveEarly ?? OPEN_TIMEOUT_MS)
     source.addEventListener('open', () => {
       if (gone) return
       open = true
       tally.opened++
       tally.peakOpen = Math.max(tally.peakOpen, ++tally.open)
+      const openMs = performance.now() - started
+      tally.openMsTotal += openMs
+      tally.openMsMax = Math.max(tally.openMsMax, Math.round(openMs))
+      if (plan.leaveEarly !== undefined) return
+      clearTimeout(timer)
+      timer = setTimeout(timeUp, plan.stay)
     })
     // A source closed already may still hand over what it had parsed: this client is gone by then.
     source.addEventListener(plan.route === 'channel' ? 'tick' : 'message', event => {
@@ -157,8 +179,8 @@ async function soak (command: Extract<Command, { type: 'soak' }>): Promise<SoakR
       await sleep(plan.think)
     }
   }))
-  const { open: _open, ...report } = tally
-  return { type: 'soaked', ...report, cpuMs: cpuMsSince(cpu) }
+  const { open: _open, openMsTotal, ...report } = tally
+  return { type: 'soaked', ...report, openMsMean: Math.round(openMsTotal / Math.max(tally.opened, 1)), cpuMs: cpuMsSince(cpu) }
 }
 
 /** The storm's clients: the fault suite's, which record every event and let the library reconnect by itself. */

@@ -31,7 +31,11 @@ export interface SoakReport {
   events: number
   /** Highest number of EventSources open at once. */
   peakOpen: number
-  /** Clients that left after reading their planned number of events, or when their planned time was up. */
+  /** ms from a client's start to its stream's opening: mean and highest. */
+  openMsMean: number
+  openMsMax: number
+  /** Clients that left as they had planned: as they started, after reading their number of events, after their time. */
+  leftEarly: number
   leftAfterReading: number
   leftOnTime: number
   /** Throwing streams that ended after every event they yielded had arrived. */
