@@ -9,7 +9,7 @@ import { Producer } from '../faults/producer.js'
 import { seeded } from '../fixtures/random.js'
 import { until } from '../fixtures/wait.js'
 import { ClientProcess } from './client-process.js'
-import { footprintOf, type Footprint } from './footprint.js'
+import { connectionsOf, footprintOf, timersNow, type Footprint } from './footprint.js'
 import { LogTally } from './log-tally.js'
 import { STORM_PATH, THROWN, type SoakReport, type StormReady, type StormVerdict } from './protocol.js'
 import { Counts, soakRoutes, STORM_RETRY_MS } from './routes.js'
@@ -102,7 +102,7 @@ t.test('warm-up: a short soak ends with every stream closed, every generator fin
   t.ok(resumed && caughtUp, 'a smaller storm came back, and caught up')
   await warmUpClients.exit()
   t.ok(await until(async () => app.sse.stats().sources === 0 && counts.generatorStarts === counts.generatorFinalized &&
-    (await footprintOf(app)).connections === 0, 5000, 'the warm-up to end').then(() => true, () => false),
+    await connectionsOf(app) === 0, 5000, 'the warm-up to end').then(() => true, () => false),
   'the warm-up\'s streams ended, their generators were finalized, their connections closed')
   before = await footprintOf(app)
   warmUp = { requests: counts.requests, generators: counts.generatorStarts }
@@ -289,8 +289,8 @@ t.test('afterwards: no stream, source, timer, listener or connection is left, an
   `${HEAP_MARGIN * 100}% of the start`, async t => {
   // The clients' process exits, and its sockets close with it.
   await clients.exit()
-  await until(async () => (await footprintOf(app)).connections === 0, 5000, 'the connections to close').catch(() => {})
-  await until(async () => (await footprintOf(app)).timers <= before.timers, 2000, 'the timers to be gone').catch(() => {})
+  await until(async () => await connectionsOf(app) === 0, 5000, 'the connections to close').catch(() => {})
+  await until(() => timersNow() <= before.timers, 2000, 'the timers to be gone').catch(() => {})
   const after = await footprintOf(app)
   const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1) + ' MB'
   t.comment(`heap ${mb(before.heapUsed)} before, ${mb(after.heapUsed)} after (${((after.heapUsed / before.heapUsed - 1) * 100).toFixed(1)}%); ` +
