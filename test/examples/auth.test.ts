@@ -329,23 +329,26 @@ t.test('stream tickets', async t => {
   })
 })
 
-/** Keep the Authorization header of every request for /events in `sent`. */
-function recordAuthorization (app: FastifyInstance, sent: Array<string | undefined>): void {
-  app.addHook('onRequest', async request => {
+/**
+ * The example, and alice's notifications open through bearerEventSource; `sent` keeps the
+ * Authorization header of every request for /events.
+ */
+async function bearerClient (t: Test, opts: BuildOptions = {}) {
+  const sent: Array<string | undefined> = []
+  const { app, base } = await started(t, opts, app => app.addHook('onRequest', async request => {
     if (request.url === '/events') sent.push(request.headers.authorization)
-  })
+  }))
+  const client = new Login(base, 'alice', 'alice-password')
+  const source = bearerEventSource(base + '/events', () => client.token())
+  t.teardown(() => source.close())
+  const received = record(source)
+  t.equal(await outcome(source), 'open')
+  return { app, sent, client, source, received, channel: app.sse.channel(userChannel('alice')) }
 }
 
 t.test('bearer client', async t => {
   t.test('bearerEventSource sends Authorization: Bearer on the first connection and on every reconnection', async t => {
-    const sent: Array<string | undefined> = []
-    const { app, base } = await started(t, {}, app => recordAuthorization(app, sent))
-    const client = new Login(base, 'alice', 'alice-password')
-    const source = bearerEventSource(base + '/events', () => client.token())
-    t.teardown(() => source.close())
-    const received = record(source)
-    t.equal(await outcome(source), 'open')
-    const channel = app.sse.channel(userChannel('alice'))
+    const { app, sent, client, source, received, channel } = await bearerClient(t)
     await channel.publishData({ text: 'before the drop' })
     await received.first(1)
     // The connection drops: the EventSource reconnects through the same fetch, and resumes.
@@ -423,14 +426,7 @@ t.test('the stream ends when the session expires', async t => {
   })
 
   t.test('the bearer client logs in again at the expiry and misses no event', async t => {
-    const sent: Array<string | undefined> = []
-    const { app, base } = await started(t, { sessionTtlMs: 700 }, app => recordAuthorization(app, sent))
-    const client = new Login(base, 'alice', 'alice-password')
-    const source = bearerEventSource(base + '/events', () => client.token())
-    t.teardown(() => source.close())
-    const received = record(source)
-    t.equal(await outcome(source), 'open')
-    const channel = app.sse.channel(userChannel('alice'))
+    const { sent, client, received, channel } = await bearerClient(t, { sessionTtlMs: 700 })
     const texts = ['one', 'two', 'three', 'four', 'five', 'six']
     // Published every 200 ms, across the expiry and the reconnection.
     for (const text of texts) {
