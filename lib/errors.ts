@@ -108,3 +108,9 @@ export const FST_SSE_CHANNELS_CLOSED = createError(
   'Channels are closed because the Fastify instance is closing; publish before app.close()',
   503
 )
+
+export const FST_SSE_LIMIT_REACHED = createError(
+  'FST_SSE_LIMIT_REACHED',
+  'The stream was refused: %s. Retry after %d seconds (the Retry-After header)',
+  429
+)

@@ -14,7 +14,7 @@ const CLOSE_GRACE_MS = 500
 
 const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin (app, options) {
   const settings = settingsOf(options)
-  const streams = new StreamRegistry()
+  const streams = new StreamRegistry(settings)
   const lastEventIds = new WeakMap<FastifyRequest, string | undefined>()
 
   app.decorateRequest('lastEventId', {
@@ -42,7 +42,8 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   })
   const sse: SseInstance = {
     get streams () { return streams.size },
-    channel: name => hub.channel(name)
+    channel: name => hub.channel(name),
+    stats: () => ({ ...streams.stats(), ...hub.stats() })
   }
   app.decorate('sse', sse)
   app.decorate(kStreams, streams)
@@ -67,6 +68,9 @@ export * from './errors.js'
 export { commentFrame, dataFrame, messageFrame, retryFrame, type Serializer } from './frame.js'
 export { isMessage, type SseMessage } from './message.js'
 export type { SsePluginOptions, SseStreamOptions } from './options.js'
+export type { RefusalReason } from './admission.js'
+export type { SseStats } from './stats.js'
+export type { StreamTraceContext } from './diagnostics.js'
 export type { SseRedisClient } from './channels/redis/client.js'
 export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import { isRedisClient, isRedisUrl, type SseRedisClient } from './channels/redis/client.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
 import type { Serializer } from './frame.js'
@@ -61,10 +62,61 @@ export interface SsePluginOptions {
    * @default 512
    */
   maxLastEventIdLength?: number
+  /**
+   * Streams open on this app at once (counted until each source is finalized). A stream past it is
+   * refused (see `refuseWith`). `Infinity`: no limit.
+   * @default 10000
+   */
+  maxStreams?: number
+  /** Streams one client (`clientKey`) may have open at once. @default Infinity */
+  maxStreamsPerClient?: number
+  /** Subscribers one channel may have on this app; a stream that would pass it is refused. @default Infinity */
+  maxChannelSubscribers?: number
+  /**
+   * Streams one client (`clientKey`) may start per `windowMs` (a sliding window): reconnect storms and
+   * loops are refused before they open a source. @default false (no limit)
+   */
+  connectRate?: { max: number, windowMs: number } | false
+  /**
+   * Who a client is, for the per-client limits. The default, `request.ip`, honours Fastify's
+   * `trustProxy`: behind a proxy without it, every client is the proxy.
+   * @default request => request.ip
+   */
+  clientKey?: (request: FastifyRequest) => string
+  /**
+   * Milliseconds after which a stream ends (after 90 to 100% of it, at random), telling the client to
+   * come back after a jittered `retry:`: clients rebalance across instances and credentials are checked
+   * again. `false`: streams last as long as their source. @default false
+   */
+  maxLifetime?: number | false
+  /**
+   * Milliseconds the socket may stay full (the client reads nothing) before the stream is ended and its
+   * connection cut: a frozen client never pins its source for good. `false`: no deadline.
+   * @default 30000
+   */
+  writeTimeout?: number | false
+  /**
+   * How a stream refused by a limit is answered. `200` (the default) suits `EventSource`, which treats any
+   * other status as fatal and never reconnects: a `200` with a jittered `retry:` and an immediate end
+   * makes it come back later by itself. `429` or `503`: an `FST_SSE_LIMIT_REACHED` error, for clients
+   * that read the status. Every refusal carries `Retry-After`.
+   * @default 200
+   */
+  refuseWith?: 200 | 429 | 503
+  /** Milliseconds a refused client is told to wait, plus up to as much again at random. @default 5000 */
+  refusalRetry?: number
 }
 
 /** Per-stream overrides given to `reply.sse(source, options)` or a route's `{ sse: { ... } }`. */
-export type SseStreamOptions = Pick<SsePluginOptions, 'heartbeat' | 'retry' | 'serialize'>
+export interface SseStreamOptions extends Pick<SsePluginOptions, 'heartbeat' | 'retry' | 'serialize' | 'maxLifetime' |
+'writeTimeout' | 'refuseWith' | 'refusalRetry'> {
+  /**
+   * When this stream ends, as a `Date` or epoch milliseconds (a token's expiry): it ends there like at
+   * `maxLifetime` (reason 'expired'), and the client comes back after a jittered `retry:`, to be
+   * authenticated again. A time already past refuses to open the source.
+   */
+  endAt?: Date | number
+}
 
 export interface SseSettings {
   readonly heartbeat: number | false
@@ -78,6 +130,15 @@ export interface SseSettings {
   readonly channelIdleTimeout: number
   readonly idempotencyWindow: number
   readonly redisHistoryTtl: number
+  readonly maxStreams: number
+  readonly maxStreamsPerClient: number
+  readonly maxChannelSubscribers: number
+  readonly connectRate: { readonly max: number, readonly windowMs: number } | false
+  readonly clientKey: (request: FastifyRequest) => string
+  readonly maxLifetime: number | false
+  readonly writeTimeout: number | false
+  readonly refuseWith: 200 | 429 | 503
+  readonly refusalRetry: number
 }
 
 const DEFAULT_HEARTBEAT = 15_000
@@ -88,6 +149,9 @@ const DEFAULT_MAX_LAST_EVENT_ID_LENGTH = 512
 const DEFAULT_CHANNEL_IDLE_TIMEOUT = 600_000
 const DEFAULT_IDEMPOTENCY_WINDOW = 600_000
 const DEFAULT_REDIS_HISTORY_TTL = 86_400_000
+const DEFAULT_MAX_STREAMS = 10_000
+const DEFAULT_WRITE_TIMEOUT = 30_000
+const DEFAULT_REFUSAL_RETRY = 5000
 
 function fail (name: string, problem: string): never {
   throw new FST_SSE_INVALID_OPTION(name, problem)
@@ -122,8 +186,53 @@ function serializeOf (value: unknown, fallback: Serializer): Serializer {
   return fail('serialize', 'use a function (value) => string')
 }
 
-const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
-  'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl']
+function millisOrOff (name: string, value: unknown, fallback: number | false): number | false {
+  if (value === undefined) return fallback
+  if (value === false || isCount(value, 1)) return value
+  return fail(name, 'use a positive integer of milliseconds, or false for none')
+}
+
+function limitOf (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (value === Infinity || isCount(value, 1)) return value
+  return fail(name, 'use a positive integer, or Infinity for no limit')
+}
+
+function refuseWithOf (value: unknown, fallback: 200 | 429 | 503): 200 | 429 | 503 {
+  if (value === undefined) return fallback
+  if (value === 200 || value === 429 || value === 503) return value
+  return fail('refuseWith', 'use 200 (EventSource clients come back by themselves), 429 or 503')
+}
+
+function refusalRetryOf (value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (isCount(value, 1)) return value
+  return fail('refusalRetry', 'use a positive integer of milliseconds')
+}
+
+function connectRateOf (value: unknown): SseSettings['connectRate'] {
+  if (value === undefined || value === false) return false
+  const rate = value as { max?: unknown, windowMs?: unknown }
+  if (typeof value === 'object' && value !== null && isCount(rate.max, 1) && isCount(rate.windowMs, 1)) {
+    return Object.freeze({ max: rate.max, windowMs: rate.windowMs })
+  }
+  return fail('connectRate', 'use { max, windowMs } with positive integers, or false for no limit')
+}
+
+function clientKeyOf (value: unknown): SseSettings['clientKey'] {
+  if (value === undefined) return ipOf
+  if (typeof value === 'function') return value as SseSettings['clientKey']
+  return fail('clientKey', 'use a function (request) => string')
+}
+
+function ipOf (request: FastifyRequest): string {
+  return request.ip
+}
+
+const STREAM_OPTIONS = ['heartbeat', 'retry', 'serialize', 'maxLifetime', 'writeTimeout', 'refuseWith', 'refusalRetry']
+const PLUGIN_OPTIONS = [...STREAM_OPTIONS, 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
+  'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl', 'maxStreams',
+  'maxStreamsPerClient', 'maxChannelSubscribers', 'connectRate', 'clientKey']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 
@@ -156,9 +265,15 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
     fail('redisHistoryTtl', 'use a non-negative integer of milliseconds (0: never expires)')
   }
   return Object.freeze({
-    heartbeat: heartbeatOf(options.heartbeat, DEFAULT_HEARTBEAT),
-    retry: retryOf(options.retry, undefined),
-    serialize: serializeOf(options.serialize, JSON.stringify),
+    ...streamSettingsFrom(options, {
+      heartbeat: DEFAULT_HEARTBEAT,
+      retry: undefined,
+      serialize: JSON.stringify,
+      maxLifetime: false,
+      writeTimeout: DEFAULT_WRITE_TIMEOUT,
+      refuseWith: 200,
+      refusalRetry: DEFAULT_REFUSAL_RETRY
+    }),
     history: history ?? DEFAULT_HISTORY,
     maxSubscriberQueue: maxSubscriberQueue ?? DEFAULT_MAX_SUBSCRIBER_QUEUE,
     redis,
@@ -166,7 +281,12 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
     maxLastEventIdLength: maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID_LENGTH,
     channelIdleTimeout: channelIdleTimeout ?? DEFAULT_CHANNEL_IDLE_TIMEOUT,
     idempotencyWindow: idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW,
-    redisHistoryTtl: redisHistoryTtl ?? DEFAULT_REDIS_HISTORY_TTL
+    redisHistoryTtl: redisHistoryTtl ?? DEFAULT_REDIS_HISTORY_TTL,
+    maxStreams: limitOf('maxStreams', options.maxStreams, DEFAULT_MAX_STREAMS),
+    maxStreamsPerClient: limitOf('maxStreamsPerClient', options.maxStreamsPerClient, Infinity),
+    maxChannelSubscribers: limitOf('maxChannelSubscribers', options.maxChannelSubscribers, Infinity),
+    connectRate: connectRateOf(options.connectRate),
+    clientKey: clientKeyOf(options.clientKey)
   })
 }
 
@@ -174,16 +294,37 @@ export interface StreamSettings {
   readonly heartbeat: number | false
   readonly retry: number | undefined
   readonly serialize: Serializer
+  readonly maxLifetime: number | false
+  readonly writeTimeout: number | false
+  readonly refuseWith: 200 | 429 | 503
+  readonly refusalRetry: number
+}
+
+function streamSettingsFrom (options: SseStreamOptions, fallback: StreamSettings): StreamSettings {
+  return {
+    heartbeat: heartbeatOf(options.heartbeat, fallback.heartbeat),
+    retry: retryOf(options.retry, fallback.retry),
+    serialize: serializeOf(options.serialize, fallback.serialize),
+    maxLifetime: millisOrOff('maxLifetime', options.maxLifetime, fallback.maxLifetime),
+    writeTimeout: millisOrOff('writeTimeout', options.writeTimeout, fallback.writeTimeout),
+    refuseWith: refuseWithOf(options.refuseWith, fallback.refuseWith),
+    refusalRetry: refusalRetryOf(options.refusalRetry, fallback.refusalRetry)
+  }
 }
 
 /** The settings of one stream: the plugin's, with what `reply.sse(source, options)` overrides. */
 export function streamSettingsOf (settings: StreamSettings, options: SseStreamOptions | undefined): StreamSettings {
   if (options === undefined) return settings
   if (typeof options !== 'object' || options === null) fail('reply.sse options', 'pass an object')
-  rejectUnknown(options, ['heartbeat', 'retry', 'serialize'])
-  return Object.freeze({
-    heartbeat: heartbeatOf(options.heartbeat, settings.heartbeat),
-    retry: retryOf(options.retry, settings.retry),
-    serialize: serializeOf(options.serialize, settings.serialize)
-  })
+  rejectUnknown(options, [...STREAM_OPTIONS, 'endAt'])
+  return Object.freeze(streamSettingsFrom(options, settings))
+}
+
+/** Epoch milliseconds of a stream's `endAt`, or undefined when it has none. */
+export function endAtOf (options: SseStreamOptions | undefined): number | undefined {
+  const endAt = options?.endAt
+  if (endAt === undefined) return undefined
+  const ms = endAt instanceof Date ? endAt.getTime() : endAt
+  if (typeof ms === 'number' && Number.isFinite(ms)) return ms
+  return fail('endAt', 'use a Date or epoch milliseconds')
 }

@@ -9,7 +9,13 @@ import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
 
 /** Why a stream ended; it is logged with every stream end. */
-export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing' | 'too-slow'
+export type EndReason = 'source-done' | 'client-gone' | 'error' | 'server-closing' | 'too-slow' | 'max-lifetime' |
+'write-timeout' | 'expired'
+
+/** Ends after which the client is told to come back later, at a jittered time. */
+const COME_BACK = new Set<EndReason>(['server-closing', 'max-lifetime', 'expired'])
+/** Node turns a longer timer delay into 1 ms: longer deadlines are reached in steps. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
 
 /** The slice of `http.ServerResponse` / `http2.Http2ServerResponse` the pump writes to. */
 export interface StreamTarget {
@@ -22,6 +28,7 @@ export interface StreamTarget {
   once (event: 'close', listener: () => void): unknown
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
   readonly writableEnded: boolean
+  readonly writableFinished: boolean
 }
 
 /** What a pump reports to: the app's registry of streams, its heartbeat clock and its flush rounds. */
@@ -41,6 +48,8 @@ export interface PumpOptions {
   readonly settings: StreamSettings
   readonly context: StreamContext
   readonly owner: PumpOwner
+  /** When the stream must end (epoch ms): `endAt`. */
+  readonly endAt?: number | undefined
 }
 
 /**
@@ -60,6 +69,11 @@ export function hasPump (res: object): boolean {
 
 function onClose (this: OwnedTarget): void { this[kPump].end('client-gone') }
 function onDrain (this: OwnedTarget): void { this[kPump].drained() }
+function cutUnfinished (res: StreamTarget & { readonly writableFinished: boolean }): void {
+  if (!res.writableFinished) res.destroy()
+}
+function onLifetime (pump: StreamPump): void { pump.lifetimeDue() }
+function onWriteDeadline (pump: StreamPump): void { pump.writeDeadlineDue() }
 
 /**
  * The only writer of stream bytes: the head, frames, heartbeats, the closing `retry:`. It exists from
@@ -97,11 +111,19 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** Queued for the app's next flush round. */
   #flushQueued = false
   #blocked = false
+  /** When the socket last became full (performance.now()). */
+  #blockedAt = 0
   #ended = false
   #settle!: () => void
+  readonly #endAt: number | undefined
+  /** Set only for streams with a lifetime or an end time: most streams hold no timer of their own. */
+  #lifetime: { timer: NodeJS.Timeout, due: number, reason: EndReason } | null = null
+  /** Armed while the socket is full and a write deadline applies; it checks how long it has been. */
+  #writeTimer: NodeJS.Timeout | null = null
 
-  constructor ({ reply, headers, settings, context, owner }: PumpOptions) {
+  constructor ({ reply, headers, settings, context, owner, endAt }: PumpOptions) {
     this.#reply = reply
+    this.#endAt = endAt
     this.#res = reply.raw as unknown as OwnedTarget
     this.#headers = headers
     this.#settings = settings
@@ -137,7 +159,31 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.#writeHead()
     if (this.#ended) return
     this.#owner.heartbeats.add(this, this.#settings.heartbeat)
+    this.#armLifetime()
     feeder.start()
+  }
+
+  /** The lifetime timer fired: end the stream, or wait on for a deadline past one timer's reach. */
+  lifetimeDue (): void {
+    const lifetime = this.#lifetime!
+    const left = lifetime.due - performance.now()
+    if (left > 1) {
+      lifetime.timer = setTimeout(onLifetime, Math.min(left, MAX_TIMER_DELAY), this).unref()
+    } else {
+      this.end(lifetime.reason)
+    }
+  }
+
+  /** The write deadline's timer fired: end the stream if its socket has been full all that long. */
+  writeDeadlineDue (): void {
+    this.#writeTimer = null
+    if (!this.#blocked || this.#ended) return
+    const left = (this.#settings.writeTimeout as number) - (performance.now() - this.#blockedAt)
+    if (left > 1) {
+      this.#writeTimer = setTimeout(onWriteDeadline, left, this).unref()
+    } else {
+      this.end('write-timeout')
+    }
   }
 
   /**
@@ -175,15 +221,21 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.#detach()
     this.#flushQueued = false
     const res = this.#res
-    if (reason !== 'client-gone' && !clientGone(this.#reply.raw)) {
-      if (reason === 'server-closing') {
-        // Leaving because the server closes: spread the reconnections of every client over time.
+    if (reason === 'write-timeout') {
+      // The client reads nothing: its connection could never take the end of the stream.
+      res.destroy()
+    } else if (reason !== 'client-gone' && !clientGone(this.#reply.raw)) {
+      if (COME_BACK.has(reason)) {
+        // Leaving while the client should stay: spread the reconnections of every client over time.
         if (this.#headers !== null) this.#writeHead(true)
         this.#append(retryFrame(closingRetry(this.#settings.retry)))
       }
       if (this.#headers === null && !res.writableEnded) {
         if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
         res.end()
+        // Its last frames wait behind a full socket: a client that never reads them is cut in time.
+        const { writeTimeout } = this.#settings
+        if (this.#blocked && writeTimeout !== false) setTimeout(cutUnfinished, writeTimeout, res).unref()
       }
     } else if (this.#headers !== null) {
       // Gone before the head was written: Fastify must not answer on a closed connection either.
@@ -290,6 +342,8 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   }
 
   #detach (): void {
+    if (this.#lifetime !== null) clearTimeout(this.#lifetime.timer)
+    if (this.#writeTimer !== null) clearTimeout(this.#writeTimer)
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
     this.#res.removeListener('drain', onDrain)
@@ -315,7 +369,25 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     if (!this.#write(chunk) && !this.#blocked) {
       this.#blocked = true
       this.#res.on('drain', onDrain)
+      const { writeTimeout } = this.#settings
+      if (writeTimeout === false) return
+      this.#blockedAt = performance.now()
+      this.#writeTimer ??= setTimeout(onWriteDeadline, writeTimeout, this).unref()
     }
+  }
+
+  /** A timer for the end that comes first: `maxLifetime` (90 to 100% of it, at random) or `endAt`. */
+  #armLifetime (): void {
+    const { maxLifetime } = this.#settings
+    let ms = maxLifetime === false ? Infinity : maxLifetime * (0.9 + Math.random() * 0.1)
+    let reason: EndReason = 'max-lifetime'
+    if (this.#endAt !== undefined && this.#endAt - Date.now() <= ms) {
+      ms = this.#endAt - Date.now()
+      reason = 'expired'
+    }
+    if (ms === Infinity) return
+    const timer = setTimeout(onLifetime, Math.min(Math.max(ms, 0), MAX_TIMER_DELAY), this).unref()
+    this.#lifetime = { timer, due: performance.now() + ms, reason }
   }
 
   #write (chunk: string | Buffer): boolean {

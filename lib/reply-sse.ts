@@ -6,9 +6,12 @@ import { StreamContext } from './context.js'
 import { describe } from './describe.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_HEADER, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
 import { invalidHeader, streamHeaders } from './headers.js'
-import { streamSettingsOf, type SseStreamOptions, type StreamSettings } from './options.js'
+import { Subscription } from './channels/subscription.js'
+import { endAtOf, streamSettingsOf, type SseStreamOptions, type StreamSettings } from './options.js'
 import { PullDriver } from './pull-driver.js'
 import { hasPump, StreamPump } from './pump.js'
+import { refuse } from './refusal.js'
+import { routeStreamOptions } from './route.js'
 import { describeSource, isSource, openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { StreamRegistry } from './streams.js'
 
@@ -52,8 +55,12 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
   let settings: StreamSettings
+  let endAt: number | undefined
   try {
-    settings = streamSettingsOf(defaults, options)
+    // The route's options (`{ sse: { ... } }`), then the stream's own.
+    const route = routeStreamOptions(request)
+    settings = streamSettingsOf(route === undefined ? defaults : streamSettingsOf(defaults, route), options)
+    endAt = endAtOf(options?.endAt === undefined ? route : options)
   } catch (err) {
     return closeSource(source, request.log).then(() => { reply.send(err) })
   }
@@ -85,10 +92,20 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
 
+  const clientKey = registry.admission.keyOf(request)
+  const subscribers = source instanceof Subscription ? source.channelSize : 0
+  const refusal = registry.admission.refusal(clientKey, registry.size, subscribers)
+  if (refusal !== undefined) {
+    registry.refused(request, refusal, refuse(reply, headers, refusal, settings))
+    return closeSource(source, request.log)
+  }
+
   const context = contextOf(reply)
   registry.unwatch(context)
-  const pump = new StreamPump({ reply, headers, settings, context, owner: registry })
-  registry.add(pump)
+  const pump = new StreamPump({ reply, headers, settings, context, owner: registry, endAt })
+  registry.add(pump, clientKey)
+  // A credential that expired already: the client is told to come back (and authenticate again).
+  if (endAt !== undefined && endAt <= Date.now()) pump.end('expired')
   if (pump.ended) {
     // Gone already, or the server is closing: the source is not opened (a function is never called).
     pump.release(closeSource(source, request.log))

@@ -1,10 +1,20 @@
 import type { FastifyRequest } from 'fastify'
+import { Admission, type RefusalReason } from './admission.js'
 import { clientGone } from './connection.js'
 import type { StreamContext } from './context.js'
+import { refusalChannel, routeOf, streamTrace, type StreamTraceContext } from './diagnostics.js'
 import { FlushScheduler } from './flush-scheduler.js'
 import { HeartbeatClock } from './heartbeat.js'
+import type { SseSettings } from './options.js'
 import type { PumpOwner, StreamPump } from './pump.js'
+import { StreamTotals, type SseStats } from './stats.js'
 import { withTimeout } from './timeout.js'
+
+/** What the registry keeps of a stream besides the pump: its client's key, its trace when traced. */
+interface Entry {
+  readonly clientKey: string
+  readonly trace: StreamTraceContext | undefined
+}
 
 /**
  * Every stream of one Fastify instance, from the moment `reply.sse()` accepts a source: what
@@ -14,25 +24,77 @@ import { withTimeout } from './timeout.js'
 export class StreamRegistry implements PumpOwner {
   readonly heartbeats = new HeartbeatClock()
   readonly flushes = new FlushScheduler()
-  #open = new Set<StreamPump>()
+  readonly admission: Admission
+  readonly totals = new StreamTotals()
+  #open = new Map<StreamPump, Entry>()
   /** Contexts a handler read (`reply.sseContext`) before any stream existed for them. */
   #waiting = new Set<StreamContext>()
   /** Set by `closeAll()`: how long a closing stream may take to settle before it is cut. */
   #closingGraceMs: number | undefined
 
+  constructor (settings: SseSettings) {
+    this.admission = new Admission(settings)
+  }
+
+  /** Streams whose source is not finalized yet (open, opening, or ending). */
   get size (): number {
     return this.#open.size
   }
 
-  /** A new stream. One that arrives after `app.close()` began (its handler was still awaiting) ends at once. */
-  add (pump: StreamPump): void {
-    this.#open.add(pump)
+  /**
+   * A new stream of the client `clientKey` (see `Admission`). One that arrives after `app.close()` began
+   * (its handler was still awaiting) ends at once.
+   */
+  add (pump: StreamPump, clientKey: string): void {
+    let trace: StreamTraceContext | undefined
+    if (streamTrace.hasSubscribers) {
+      trace = { request: pump.request, route: routeOf(pump.request), startedAt: Date.now() }
+      streamTrace.tracePromise(() => pump.done, trace).catch(() => {})
+    }
+    this.#open.set(pump, { clientKey, trace })
+    this.admission.opened(clientKey)
     if (this.#closingGraceMs !== undefined) this.#close([pump], this.#closingGraceMs).catch(() => {})
   }
 
   finished (pump: StreamPump): void {
-    this.#open.delete(pump)
+    const { totals } = this
+    totals.events += pump.events
+    totals.bytes += pump.bytes
+    totals.ends[pump.reason!]++
+    const trace = this.#forget(pump)
+    if (trace !== undefined) {
+      Object.assign(trace, {
+        reason: pump.reason,
+        events: pump.events,
+        bytes: pump.bytes,
+        durationMs: Math.round(pump.endedAt - pump.startedAt)
+      })
+    }
     logEnd(pump)
+  }
+
+  /** A stream refused by a limit: counted, logged once, published. */
+  refused (request: FastifyRequest, reason: RefusalReason, retryMs: number): void {
+    this.totals.refusals[reason]++
+    const route = routeOf(request)
+    request.log.warn({ reason, route, retryMs }, 'sse stream refused')
+    if (refusalChannel.hasSubscribers) refusalChannel.publish({ request, route, reason })
+  }
+
+  /** Streams by route, events and bytes so far (ended and open), ends and refusals. */
+  stats (): Omit<SseStats, 'channels' | 'replays' | 'gaps'> {
+    const totals = this.totals.snapshot()
+    const routes: Record<string, number> = {}
+    let open = 0
+    for (const pump of this.#open.keys()) {
+      totals.events += pump.events
+      totals.bytes += pump.bytes
+      if (pump.ended) continue
+      open++
+      const route = routeOf(pump.request)
+      routes[route] = (routes[route] ?? 0) + 1
+    }
+    return { open, sources: this.#open.size, routes, ...totals }
   }
 
   /**
@@ -57,12 +119,19 @@ export class StreamRegistry implements PumpOwner {
   }
 
   abandoned (pump: StreamPump): void {
+    this.#forget(pump)
+  }
+
+  #forget (pump: StreamPump): StreamTraceContext | undefined {
+    const entry = this.#open.get(pump)!
     this.#open.delete(pump)
+    this.admission.closed(entry.clientKey)
+    return entry.trace
   }
 
   /** The open stream of the request that matches, if any (the test helper finds its own stream this way). */
   find (match: (request: FastifyRequest) => boolean): StreamPump | undefined {
-    for (const pump of this.#open) if (match(pump.request)) return pump
+    for (const pump of this.#open.keys()) if (match(pump.request)) return pump
     return undefined
   }
 
@@ -76,7 +145,7 @@ export class StreamRegistry implements PumpOwner {
     this.#closingGraceMs = graceMs
     for (const context of this.#waiting) context.abort()
     this.#waiting.clear()
-    await this.#close([...this.#open], graceMs)
+    await this.#close([...this.#open.keys()], graceMs)
   }
 
   async #close (ending: StreamPump[], graceMs: number): Promise<void> {

@@ -14,6 +14,7 @@ import type { SseContext } from './context.js'
 import type { SseMessage } from './message.js'
 import type { SseStreamOptions } from './options.js'
 import type { SseSource } from './source.js'
+import type { SseStats } from './stats.js'
 
 /** A message as a channel delivers it: always with the id the channel gave it. */
 export interface ChannelMessage<T = unknown> extends Readonly<SseMessage<T>> {
@@ -66,8 +67,10 @@ export interface SseInstance {
    * still works, and never splits the name's subscribers in two.
    */
   channel<T = unknown> (name: string): Channel<T>
-  /** Streams open on this app right now. */
+  /** Streams on this app whose source is not finalized yet. */
   readonly streams: number
+  /** Open streams, by route and channel; events, bytes, refusals and ends so far (see `SseStats`). */
+  stats (): SseStats
 }
 
 declare module 'fastify' {

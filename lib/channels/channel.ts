@@ -7,6 +7,8 @@ import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
 import { ID_PATTERN, type ChannelBackend, type Replay } from './backend.js'
+import { gapChannel, replayChannel } from '../diagnostics.js'
+import type { ChannelCounters } from '../stats.js'
 import { GAP_EVENT, gapMessage } from './gap.js'
 import { Subscription, type SubscriptionOwner } from './subscription.js'
 
@@ -16,6 +18,8 @@ export interface ChannelContext {
   readonly log: FastifyBaseLogger
   readonly maxSubscriberQueue: number
   readonly closed: boolean
+  /** Replays and gap notices of every channel, for `app.sse.stats()`. */
+  readonly counters: ChannelCounters
   /** The channel in use under `channel.name`: `channel` itself, held again if the name was forgotten. */
   claim (channel: SseChannel): SseChannel
   /** The channel in use under `name`, if any. */
@@ -99,6 +103,8 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     this.#subscribers.add(subscription)
     if (this.#subscribers.size === 1) this.#context.backend.watch(this.name)
     if (from !== undefined) {
+      this.#context.counters.replays++
+      if (replayChannel.hasSubscribers) replayChannel.publish({ channel: this.name, lastEventId: from })
       // An id no backend could have given replays nothing: a gap notice, then live events.
       const replay = ID_PATTERN.test(from) ? this.#context.backend.replay(this.name, from) : NOTHING_KEPT
       subscription.replayFrom(replay, from)
@@ -115,6 +121,11 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
   gap (lastId: string): void {
     const message = gapMessage(lastId)
     for (const subscription of this.#subscribers) subscription.pushGap(message)
+  }
+
+  gapHandedOut (): void {
+    this.#context.counters.gaps++
+    if (gapChannel.hasSubscribers) gapChannel.publish({ channel: this.name })
   }
 
   release (subscription: Subscription): void {

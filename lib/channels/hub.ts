@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_CHANNEL } from '../errors.js'
 import type { SseSettings } from '../options.js'
+import type { SseStats } from '../stats.js'
 import type { Channel, ChannelMessage } from '../types.js'
 import type { BackendSink, ChannelBackend } from './backend.js'
 import { SseChannel, type ChannelContext } from './channel.js'
@@ -18,14 +19,8 @@ const MAX_TIMER_DELAY = 2 ** 31 - 1
  */
 export class ChannelHub implements BackendSink {
   readonly #channels = new Map<string, SseChannel>()
-  readonly #context: {
-    backend: ChannelBackend
-    log: FastifyBaseLogger
-    maxSubscriberQueue: number
-    closed: boolean
-    claim (channel: SseChannel): SseChannel
-    current (name: string): SseChannel | undefined
-  }
+  /** Shared by every channel; the hub alone sets its backend (once) and `closed`. */
+  readonly #context: { -readonly [K in keyof ChannelContext]: ChannelContext[K] }
 
   #sweeper: NodeJS.Timeout | undefined
 
@@ -36,6 +31,7 @@ export class ChannelHub implements BackendSink {
       log,
       maxSubscriberQueue,
       closed: false,
+      counters: { replays: 0, gaps: 0 },
       claim: channel => this.#claim(channel),
       current: name => this.#channels.get(name)
     }
@@ -74,10 +70,19 @@ export class ChannelHub implements BackendSink {
       if (typeof name !== 'string' || name === '' || name.length > MAX_NAME_LENGTH) {
         throw new FST_SSE_INVALID_CHANNEL(describe(name))
       }
-      channel = new SseChannel(name, this.#context as ChannelContext)
+      channel = new SseChannel(name, this.#context)
       this.#channels.set(name, channel)
     }
     return channel as SseChannel<T>
+  }
+
+  /** Subscribers by channel (those that have any), replays and gap notices so far. */
+  stats (): Pick<SseStats, 'channels' | 'replays' | 'gaps'> {
+    const channels: Record<string, number> = {}
+    for (const [name, channel] of this.#channels) {
+      if (channel.size > 0) channels[name] = channel.size
+    }
+    return { channels, ...this.#context.counters }
   }
 
   deliver (channel: string, message: ChannelMessage): void {

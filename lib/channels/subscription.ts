@@ -13,6 +13,10 @@ export interface SubscriptionOwner {
   release (subscription: Subscription): void
   /** The subscription ended because more than `maxSubscriberQueue` events waited: forget it, say so. */
   tooSlow (subscription: Subscription): void
+  /** A notice of lost events went to the subscriber (counted). */
+  gapHandedOut (): void
+  /** Subscribers of the channel, this one included while it is open. */
+  readonly size: number
 }
 
 /** `#floor` while a replay is read: which live events it holds is not known yet, so every one waits. */
@@ -65,6 +69,11 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
 
   get ended (): boolean {
     return this.#end !== null
+  }
+
+  /** Subscribers of its channel on this app, itself included (for `maxChannelSubscribers`). */
+  get channelSize (): number {
+    return this.#owner.size
   }
 
   [Symbol.asyncIterator] (): this {
@@ -188,6 +197,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     if (notice && this.#last !== null && (this.#last !== message.id || this.#noticed)) return false
     this.#last = message.id
     this.#noticed = notice
+    if (notice) this.#owner.gapHandedOut()
     return true
   }
 

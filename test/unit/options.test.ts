@@ -1,7 +1,7 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyRequest } from 'fastify'
 import t from 'tap'
 import ssePlugin from '../../lib/index.js'
-import { settingsOf, streamSettingsOf, type SsePluginOptions, type SseStreamOptions } from '../../lib/options.js'
+import { endAtOf, settingsOf, streamSettingsOf, type SsePluginOptions, type SseStreamOptions } from '../../lib/options.js'
 
 const code = 'FST_SSE_INVALID_OPTION'
 /** A stand-in with the two methods settingsOf checks to recognize an ioredis client. */
@@ -20,6 +20,15 @@ t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue
     t.equal(settings.channelIdleTimeout, 600_000)
     t.equal(settings.idempotencyWindow, 600_000)
     t.equal(settings.redisHistoryTtl, 86_400_000)
+    t.equal(settings.maxStreams, 10_000)
+    t.equal(settings.maxStreamsPerClient, Infinity)
+    t.equal(settings.maxChannelSubscribers, Infinity)
+    t.equal(settings.connectRate, false)
+    t.equal(settings.maxLifetime, false)
+    t.equal(settings.writeTimeout, 30_000)
+    t.equal(settings.refuseWith, 200)
+    t.equal(settings.refusalRetry, 5000)
+    t.equal(settings.clientKey({ ip: '10.0.0.7' } as FastifyRequest), '10.0.0.7', 'a client is its request.ip')
   }
 })
 
@@ -35,9 +44,20 @@ t.test('keeps every valid value given', async t => {
     maxLastEventIdLength: 64,
     channelIdleTimeout: 1000,
     idempotencyWindow: 2000,
-    redisHistoryTtl: 3000
+    redisHistoryTtl: 3000,
+    maxStreams: 50,
+    maxStreamsPerClient: 5,
+    maxChannelSubscribers: 20,
+    connectRate: { max: 10, windowMs: 1000 },
+    clientKey: (request: FastifyRequest) => String(request.headers['x-user']),
+    maxLifetime: 60_000,
+    writeTimeout: 5000,
+    refuseWith: 503 as const,
+    refusalRetry: 1000
   }
   t.strictSame({ ...settingsOf(given) }, given)
+  t.equal(settingsOf({ maxStreams: Infinity }).maxStreams, Infinity, 'Infinity: no limit')
+  t.equal(settingsOf({ writeTimeout: false }).writeTimeout, false, 'false: no write deadline')
   t.equal(settingsOf({ redis: 'rediss://cache.example:6380' }).redis, 'rediss://cache.example:6380')
   t.equal(settingsOf({ redis: redisClient as unknown as SsePluginOptions['redis'] }).redis, redisClient,
     'an ioredis client is kept as it is')
@@ -71,7 +91,16 @@ t.test('rejects every invalid option with FST_SSE_INVALID_OPTION naming the opti
     maxLastEventIdLength: [0, -1, 1.5, '512', null, false, Infinity],
     channelIdleTimeout: [0, -1, 1.5, '1000', null, false, Infinity],
     idempotencyWindow: [0, -1, 1.5, '1000', null, false, Infinity],
-    redisHistoryTtl: [-1, 1.5, '1000', null, false, Infinity]
+    redisHistoryTtl: [-1, 1.5, '1000', null, false, Infinity],
+    maxStreams: [0, -1, 1.5, '10', null, false, -Infinity],
+    maxStreamsPerClient: [0, 2.5, '5', null, false],
+    maxChannelSubscribers: [0, 2.5, '5', null, false],
+    connectRate: [true, 5, null, {}, { max: 5 }, { max: 0, windowMs: 1000 }, { max: 5, windowMs: '1s' }],
+    clientKey: ['ip', null, 5, false],
+    maxLifetime: [0, -1, 1.5, '1000', null, true, Infinity],
+    writeTimeout: [0, -1, 1.5, '1000', null, true, Infinity],
+    refuseWith: [404, 500, '503', null, false, 0],
+    refusalRetry: [0, -1, 1.5, '1000', null, false, Infinity]
   }
   for (const [name, values] of Object.entries(invalid)) {
     for (const value of values) {
@@ -101,29 +130,44 @@ t.test('without stream options, a stream uses the plugin settings as they are', 
 t.test('stream options override the plugin settings one by one, 0 and false included', async t => {
   const settings = settingsOf({ heartbeat: 1000, retry: 100 })
   const serialize = (value: unknown) => String(value)
+  const rest = { maxLifetime: false, writeTimeout: 30_000, refuseWith: 200, refusalRetry: 5000 }
   t.strictSame({ ...streamSettingsOf(settings, {}) },
-    { heartbeat: 1000, retry: 100, serialize: JSON.stringify })
+    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, ...rest })
   t.strictSame({ ...streamSettingsOf(settings, { heartbeat: false, retry: 0 }) },
-    { heartbeat: false, retry: 0, serialize: JSON.stringify })
+    { heartbeat: false, retry: 0, serialize: JSON.stringify, ...rest })
   t.strictSame({ ...streamSettingsOf(settings, { serialize }) },
-    { heartbeat: 1000, retry: 100, serialize })
+    { heartbeat: 1000, retry: 100, serialize, ...rest })
+  t.strictSame({ ...streamSettingsOf(settings, { maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 }) },
+    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 })
   t.ok(Object.isFrozen(streamSettingsOf(settings, { heartbeat: 50 })), 'the stream settings are frozen too')
 })
 
 t.test('stream options are validated like plugin options, and unknown ones rejected', async t => {
   const settings = settingsOf()
-  const invalid: Array<[string, unknown]> = [['heartbeat', 0], ['heartbeat', true], ['retry', -1], ['serialize', 'json']]
+  const invalid: Array<[string, unknown]> = [['heartbeat', 0], ['heartbeat', true], ['retry', -1], ['serialize', 'json'],
+    ['maxLifetime', 0], ['writeTimeout', true], ['refuseWith', 404], ['refusalRetry', -5]]
   for (const [name, value] of invalid) {
     t.throws(() => streamSettingsOf(settings, { [name]: value } as SseStreamOptions),
       { code, message: new RegExp(`option ${name}: `) }, `${name}: ${String(value)}`)
   }
   t.throws(() => streamSettingsOf(settings, { history: 5 } as SseStreamOptions),
-    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize$/ },
+    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize, maxLifetime, writeTimeout, refuseWith, refusalRetry, endAt/ },
     'plugin-wide options are not stream options')
   t.throws(() => streamSettingsOf(settings, { retyr: 5 } as SseStreamOptions), { code, message: /option retyr: / })
   for (const options of [null, 5, 'fast']) {
     t.throws(() => streamSettingsOf(settings, options as unknown as SseStreamOptions),
       { code, message: /option reply.sse options: pass an object/ }, String(options))
+  }
+})
+
+t.test('endAt, a stream\'s own end: a Date or epoch milliseconds; anything else is an error that says so', async t => {
+  t.equal(endAtOf(undefined), undefined)
+  t.equal(endAtOf({}), undefined)
+  t.equal(endAtOf({ endAt: 1_800_000_000_000 }), 1_800_000_000_000)
+  t.equal(endAtOf({ endAt: new Date(1_800_000_000_000) }), 1_800_000_000_000)
+  for (const endAt of [new Date('not a date'), Number.NaN, Infinity, '2030-01-01', null]) {
+    t.throws(() => endAtOf({ endAt } as SseStreamOptions), { code, message: /option endAt: use a Date or epoch milliseconds/ },
+      String(endAt))
   }
 })
 

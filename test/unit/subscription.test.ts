@@ -6,10 +6,18 @@ import { kAdopt, kResume, type StreamSink } from '../../lib/adoption.js'
 import { deferred } from '../fixtures/wait.js'
 
 /** An owner that records what the subscription tells it. */
-function owner (): SubscriptionOwner & { released: Subscription[], slow: Subscription[] } {
+function owner (): SubscriptionOwner & { released: Subscription[], slow: Subscription[], gaps: number } {
   const released: Subscription[] = []
   const slow: Subscription[] = []
-  return { released, slow, release (s) { released.push(s) }, tooSlow (s) { slow.push(s) } }
+  return {
+    released,
+    slow,
+    gaps: 0,
+    size: 1,
+    release (s) { released.push(s) },
+    tooSlow (s) { slow.push(s) },
+    gapHandedOut () { this.gaps++ }
+  }
 }
 
 const message = (id: string): ChannelMessage => Object.freeze({ id, data: id })
@@ -88,7 +96,8 @@ t.test(`a gap replays a "${GAP_EVENT}" notice first, with the subscriber's id; l
 })
 
 t.test('a gap notice goes out only right after the id it names, or first: the feed\'s reaches every subscriber', async t => {
-  const sub = new Subscription(owner(), 10, undefined)
+  const o = owner()
+  const sub = new Subscription(o, 10, undefined)
   sub.pushGap(gapMessage('1-1'))
   t.match((await sub.next()).value, { event: GAP_EVENT, id: '1-1' }, 'a subscriber with nothing yet takes it')
   sub.pushGap(gapMessage('1-1'))
@@ -97,6 +106,7 @@ t.test('a gap notice goes out only right after the id it names, or first: the fe
   sub.pushGap(gapMessage('1-1'))
   sub.pushGap(gapMessage('2-1'))
   t.match((await sub.next()).value, { event: GAP_EVENT, id: '2-1' }, 'one for another id would move its Last-Event-ID: dropped')
+  t.equal(o.gaps, 2, 'the owner counts the notices handed out, not the ones dropped')
 })
 
 t.test('a gap notice that waited for a replay goes out after it only if it names the replay\'s last id', async t => {

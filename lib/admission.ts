@@ -1,0 +1,96 @@
+import type { FastifyRequest } from 'fastify'
+import type { SseSettings } from './options.js'
+
+/** Which limit refused a stream. */
+export type RefusalReason = 'max-streams' | 'client-streams' | 'channel-subscribers' | 'connect-rate'
+
+export const REFUSAL_REASONS: readonly RefusalReason[] = ['max-streams', 'client-streams', 'channel-subscribers',
+  'connect-rate']
+
+/**
+ * Stream starts per client over a sliding window, estimated from two fixed windows: the count of the
+ * current one plus the previous one's, weighted by how much of it the sliding window still covers.
+ * Two maps swapped at each boundary: no timer, no sweep, and a client gone quiet costs nothing after
+ * two windows.
+ */
+export class ConnectRate {
+  readonly #max: number
+  readonly #windowMs: number
+  #current = new Map<string, number>()
+  #previous = new Map<string, number>()
+  #windowStart: number
+
+  constructor (max: number, windowMs: number, now = Date.now()) {
+    this.#max = max
+    this.#windowMs = windowMs
+    this.#windowStart = now
+  }
+
+  /** Count a start of `key` now, if it is within the rate; false (and nothing counted) if not. */
+  take (key: string, now = Date.now()): boolean {
+    const windows = Math.floor((now - this.#windowStart) / this.#windowMs)
+    if (windows > 0) {
+      this.#previous = windows === 1 ? this.#current : new Map()
+      this.#current = new Map()
+      this.#windowStart += windows * this.#windowMs
+    }
+    const overlap = 1 - (now - this.#windowStart) / this.#windowMs
+    const current = this.#current.get(key) ?? 0
+    if (current + (this.#previous.get(key) ?? 0) * overlap >= this.#max) return false
+    this.#current.set(key, current + 1)
+    return true
+  }
+}
+
+/**
+ * Whether a new stream may open: counters kept as streams open and close, never a scan. The
+ * per-client key is computed only when a per-client limit is set.
+ */
+export class Admission {
+  readonly #settings: SseSettings
+  readonly #perClient = new Map<string, number>()
+  readonly #rate: ConnectRate | undefined
+  readonly #keyed: boolean
+
+  constructor (settings: SseSettings) {
+    this.#settings = settings
+    const { connectRate } = settings
+    this.#rate = connectRate === false ? undefined : new ConnectRate(connectRate.max, connectRate.windowMs)
+    this.#keyed = this.#rate !== undefined || settings.maxStreamsPerClient !== Infinity
+  }
+
+  /** The client's key for the per-client limits; '' when there are none. */
+  keyOf (request: FastifyRequest): string {
+    return this.#keyed ? String(this.#settings.clientKey(request)) : ''
+  }
+
+  /**
+   * Why a stream of client `key` must be refused, with `open` streams on the app and `subscribers` on
+   * the channel it subscribes to (this one included); undefined: it may open (and counts toward the rate).
+   */
+  refusal (key: string, open: number, subscribers: number): RefusalReason | undefined {
+    const settings = this.#settings
+    if (open >= settings.maxStreams) return 'max-streams'
+    if (subscribers > settings.maxChannelSubscribers) return 'channel-subscribers'
+    if (key === '') return undefined
+    if ((this.#perClient.get(key) ?? 0) >= settings.maxStreamsPerClient) return 'client-streams'
+    if (this.#rate !== undefined && !this.#rate.take(key)) return 'connect-rate'
+    return undefined
+  }
+
+  opened (key: string): void {
+    if (key !== '') this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1)
+  }
+
+  closed (key: string): void {
+    if (key === '') return
+    const count = this.#perClient.get(key)! - 1
+    if (count === 0) this.#perClient.delete(key)
+    else this.#perClient.set(key, count)
+  }
+
+  /** Clients with a stream open (for tests: the map never keeps a client that has none). */
+  get clients (): number {
+    return this.#perClient.size
+  }
+}
