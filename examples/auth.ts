@@ -97,9 +97,8 @@ interface TicketQuery {
 export function ticketGuard (tickets: StreamTickets): preHandlerAsyncHookHandler {
   return async function ticketGuard (request, reply) {
     const grant = tickets.spend((request.query as TicketQuery).ticket, request.routeOptions.url ?? '')
-    if (grant === undefined || grant.sessionExpiresAt <= Date.now()) {
-      refuse(reply, 'the stream ticket is unknown, spent, expired or for another route: ask for a new one')
-    }
+    // A ticket expires with its session at the latest: a valid one has a session still valid.
+    if (grant === undefined) refuse(reply, 'the stream ticket is unknown, spent, expired or for another route: ask for a new one')
     sessions.set(request, { user: grant.user, expiresAt: grant.sessionExpiresAt })
   }
 }
