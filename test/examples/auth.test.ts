@@ -443,7 +443,13 @@ t.test('the stream ends when the session expires', async t => {
 /** Whether `line`, as logged, holds `secret` anywhere. */
 const holds = (line: LogLine, secret: string): boolean => JSON.stringify(line).includes(secret)
 
-/** Streams opened with `secret` in the query string, the Last-Event-ID and a header; and a ticketed one. */
+/** Two streams a client may start per minute: the third of streamsWithSecrets is refused, and the plugin logs it. */
+const LIMITED: SsePluginOptions = { connectRate: { max: 2, windowMs: 60_000 } }
+
+/**
+ * A stream opened with `secret` in the query string, the Last-Event-ID and a header; a ticketed one;
+ * and one more like the first, which LIMITED refuses.
+ */
 async function streamsWithSecrets (app: FastifyInstance, base: string, secret: string): Promise<string> {
   const alice = await login(base)
   const headers = { cookie: alice.cookie, 'last-event-id': secret, 'x-api-key': secret }
@@ -453,6 +459,8 @@ async function streamsWithSecrets (app: FastifyInstance, base: string, secret: s
   const { url, ticket } = await (await post(base + '/stream-tickets', { route: '/ticketed/events' }, bearer(alice))).json() as { url: string, ticket: string }
   const ticketed = await openStream(app, url)
   await ticketed.close()
+  const refused = await openStream(app, `/events?token=${secret}`, { headers })
+  await refused.ended
   return ticket
 }
 
@@ -461,12 +469,13 @@ t.test('log lines', async t => {
     // Fastify's default serializers: what the plugin logs is all it can answer for.
     const { lines, stream } = collectLogs()
     const app = Fastify({ logger: { stream } })
-    await app.register(ssePlugin)
+    await app.register(ssePlugin, LIMITED)
     await app.register(auth, { secret: SECRET, secureCookie: false })
     t.teardown(() => closeApp(app))
     const ticket = await streamsWithSecrets(app, await urlOf(app), 'SECRET123')
     const plugin = lines.filter(line => line.msg.startsWith('sse'))
     t.equal(logsOf(plugin, 'sse stream ended').length, 2, 'the plugin logged both streams')
+    t.match(logsOf(plugin, 'sse stream refused'), [{ reason: 'connect-rate', route: 'GET /events' }], 'and the refusal')
     t.same(plugin.filter(line => holds(line, 'SECRET123') || holds(line, ticket)), [])
     // Which is why build() changes Fastify's request serializer:
     t.ok(lines.some(line => line.msg === 'incoming request' && holds(line, 'token=SECRET123')), 'Fastify\'s own line has the query')
@@ -474,7 +483,7 @@ t.test('log lines', async t => {
   })
 
   t.test('with build()\'s logger, no line at all carries one: requests, refusals and unknown URLs log paths only', async t => {
-    const { app, base, log } = await started(t)
+    const { app, base, log } = await started(t, { sse: LIMITED })
     const ticket = await streamsWithSecrets(app, base, 'SECRET123')
     const refused = await fetch(`${base}/ticketed/events?ticket=${ticket}`)
     t.equal(refused.status, 401)
@@ -486,7 +495,7 @@ t.test('log lines', async t => {
     await until(() => logsOf(log, 'request completed').length >= 5, 2000, 'every request that is no stream logged')
     t.same(log.filter(line => holds(line, 'SECRET123') || holds(line, ticket)), [])
     const urls = logsOf(log, 'incoming request').map(line => (line.req as { url: string }).url)
-    t.same(urls, ['/login', '/events', '/stream-tickets', '/ticketed/events', '/ticketed/events', '/nowhere', '/ticketed/events'])
+    t.same(urls, ['/login', '/events', '/stream-tickets', '/ticketed/events', '/events', '/ticketed/events', '/nowhere', '/ticketed/events'])
   })
 })
 
