@@ -92,7 +92,13 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
 
-  const clientKey = registry.admission.keyOf(request)
+  let clientKey: string
+  try {
+    clientKey = registry.admission.keyOf(request)
+  } catch (err) {
+    // The app's clientKey threw: its error is the reply, and what was given is closed.
+    return closeSource(source, request.log).then(() => { reply.send(err) })
+  }
   const subscribers = source instanceof Subscription ? source.channelSize : 0
   const refusal = registry.admission.refusal(clientKey, registry.size, subscribers)
   if (refusal !== undefined) {
