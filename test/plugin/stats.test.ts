@@ -101,3 +101,31 @@ t.test('replays and gap notices of channels are counted, and too-slow subscriber
   await until(() => app.sse.stats().ends['too-slow'] >= 1, 5000, 'a too-slow end')
   t.pass('the slow subscriber was ended and counted')
 })
+
+t.test('a stream whose client left but whose source is still closing is no longer open, but still a source', async t => {
+  const { app } = await buildApp(t)
+  let finish = (): void => {}
+  const stuck = new Promise<void>(resolve => { finish = resolve })
+  // Awaits something that ignores the signal: it is finalized at its next yield only.
+  app.get('/stuck', (_request, reply) => reply.sse(async function * () { yield 'a'; await stuck; yield 'b' }))
+  const { request } = await rawGet((await urlOf(app)) + '/stuck', ES)
+  await until(() => app.sse.stats().events === 1)
+  request.destroy()
+  await until(() => app.sse.stats().ends['client-gone'] === 1 || app.sse.stats().open === 0)
+  t.match(app.sse.stats(), { open: 0, sources: 1, routes: {} })
+  finish()
+  await until(() => app.sse.stats().sources === 0, 2000, 'the source to be finalized')
+  t.equal(app.sse.stats().ends['client-gone'], 1)
+})
+
+t.test('a stream answered by the not-found handler is counted under its method and "(no route)"', async t => {
+  const { app } = await buildApp(t)
+  app.setNotFoundHandler((_request, reply) => reply.sse(async function * ({ signal }) {
+    yield 'nothing here'
+    await new Promise(resolve => signal.addEventListener('abort', resolve))
+  }))
+  const { request } = await rawGet((await urlOf(app)) + '/nowhere?secret=1', ES)
+  t.teardown(() => { request.destroy() })
+  await until(() => app.sse.stats().open === 1)
+  t.strictSame(app.sse.stats().routes, { 'GET (no route)': 1 })
+})
