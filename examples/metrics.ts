@@ -1,5 +1,7 @@
 // metrics: the plugin's numbers for Prometheus, and stream durations kept out of request latency.
 //
+//   npx tsx examples/metrics.ts                  # listens on http://localhost:3000 (PORT to change)
+//   curl -N http://localhost:3000/clock          # a stream, in another terminal
 //   curl http://localhost:3000/metrics
 //
 // Three sources, none of which costs anything per event:
@@ -23,6 +25,8 @@
 // `{ sse: true }` routes and `reply.sse()` alike, with no flag to remember on each route. (The
 // content-type cannot tell it: a stream writes its head itself, past Fastify's `reply.getHeader()`.)
 import { channel, tracingChannel } from 'node:diagnostics_channel'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -206,4 +210,10 @@ export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> 
     return { id: await news.publish({ headline: request.body.headline }) }
   })
   return app
+}
+
+// Importing this file starts nothing; run as a script, it listens.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const app = await build({ logger: { level: 'info' }, sse: { maxStreams: 100 } })
+  await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? 'localhost' })
 }
