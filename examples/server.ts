@@ -15,6 +15,7 @@ import { basic, type BasicOptions } from './basic.js'
 import { broadcast, type BroadcastOptions } from './broadcast.js'
 import { dashboard } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
+import { metrics } from './metrics.js'
 import { headers, type HeadersOptions } from './headers.js'
 import { resume, type ResumeOptions } from './resume.js'
 import { sensors, type SensorsOptions } from './sensors.js'
@@ -39,6 +40,7 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: loggerWithoutQueries(opts.logger ?? false) })
   app.setNotFoundHandler(notFoundWithoutQuery)
   await app.register(ssePlugin, opts.sse ?? {})
+  await app.register(metrics)
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })
   await app.register(formats, { prefix: '/formats', ...opts.formats })
