@@ -62,9 +62,9 @@ const COALESCE_CHARS = 16 * 1024
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
 
-/** Whether a pump was ever set up on this response (a stream started, or is opening, on it). */
-export function hasPump (res: object): boolean {
-  return kPump in res
+/** The pump set up on this response, if any (a stream started, or is opening, on it). */
+export function pumpOf (res: object): StreamPump | undefined {
+  return (res as Partial<OwnedTarget>)[kPump]
 }
 
 function onClose (this: OwnedTarget): void { this[kPump].end('client-gone') }

@@ -12,7 +12,7 @@ import { withTimeout } from './timeout.js'
 
 /** What the registry keeps of a stream, on it: its client's key, its trace when traced. */
 interface Registration {
-  readonly clientKey: string
+  readonly clientKey: string | undefined
   readonly trace: StreamTraceContext | undefined
 }
 
@@ -45,7 +45,7 @@ export class StreamRegistry implements PumpOwner {
    * A new stream of the client `clientKey` (see `Admission`). One that arrives after `app.close()` began
    * (its handler was still awaiting) ends at once.
    */
-  add (pump: StreamPump, clientKey: string): void {
+  add (pump: StreamPump, clientKey: string | undefined): void {
     let trace: StreamTraceContext | undefined
     if (streamTrace.hasSubscribers) {
       trace = { request: pump.request, route: routeOf(pump.request), startedAt: Date.now() }
@@ -53,7 +53,7 @@ export class StreamRegistry implements PumpOwner {
     }
     this.#open.add(pump)
     // Most streams have neither a client key nor a trace: they carry nothing more.
-    if (clientKey !== '' || trace !== undefined) pump.registration = { clientKey, trace } satisfies Registration
+    if (clientKey !== undefined || trace !== undefined) pump.registration = { clientKey, trace } satisfies Registration
     this.admission.opened(clientKey)
     if (this.#closingGraceMs !== undefined) this.#close([pump], this.#closingGraceMs).catch(() => {})
   }

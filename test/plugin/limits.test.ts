@@ -188,6 +188,9 @@ t.test('a real EventSource refused at the limit comes back by itself and is serv
   await until(() => secondData.length > 0, 10_000, 'the second to be served once the first left')
   t.equal(secondData[0], '0', 'served from the start')
   t.equal(served, 2)
+  // A reconnecting EventSource opens a fresh keep-alive socket that app.close() would wait for.
+  second.close()
+  app.server.closeAllConnections()
 })
 
 t.test('a clientKey that throws is the reply\'s error, and the source it was given is closed, not leaked', async t => {
