@@ -10,10 +10,12 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import ssePlugin, { type SsePluginOptions } from '../lib/index.js'
+import { auth, loggerWithoutQueries, notFoundWithoutQuery, type AuthOptions } from './auth.js'
 import { basic, type BasicOptions } from './basic.js'
 import { broadcast, type BroadcastOptions } from './broadcast.js'
 import { dashboard } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
+import { metrics } from './metrics.js'
 import { headers, type HeadersOptions } from './headers.js'
 import { resume, type ResumeOptions } from './resume.js'
 import { sensors, type SensorsOptions } from './sensors.js'
@@ -30,11 +32,15 @@ export interface DemoOptions {
   resume?: ResumeOptions
   stocks?: StocksOptions
   broadcast?: BroadcastOptions
+  auth?: AuthOptions
 }
 
 export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false })
+  // Access logs name paths, never query strings (a token there would be kept by every log line).
+  const app = Fastify({ logger: loggerWithoutQueries(opts.logger ?? false) })
+  app.setNotFoundHandler(notFoundWithoutQuery)
   await app.register(ssePlugin, opts.sse ?? {})
+  await app.register(metrics)
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })
   await app.register(formats, { prefix: '/formats', ...opts.formats })
@@ -42,6 +48,7 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   await app.register(resume, { prefix: '/resume', ...opts.resume })
   await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
   await app.register(broadcast, { prefix: '/broadcast', ...opts.broadcast })
+  await app.register(auth, { prefix: '/auth', ...opts.auth })
   await app.register(dashboard)
   return app
 }

@@ -1,8 +1,14 @@
+import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { SseSettings } from './options.js'
 
 /** Which limit refused a stream. */
 export type RefusalReason = 'max-streams' | 'client-streams' | 'channel-subscribers' | 'connect-rate'
+
+/** Longer client keys are kept as their SHA-256 (44 characters). */
+const MAX_KEY_LENGTH = 64
+/** Clients one connect-rate window counts at most. */
+const MAX_RATED_CLIENTS = 100_000
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = ['max-streams', 'client-streams', 'channel-subscribers',
   'connect-rate']
@@ -16,13 +22,15 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = ['max-streams', 'client
 export class ConnectRate {
   readonly #max: number
   readonly #windowMs: number
+  readonly #maxClients: number
   #current = new Map<string, number>()
   #previous = new Map<string, number>()
   #windowStart: number
 
-  constructor (max: number, windowMs: number, now = Date.now()) {
+  constructor (max: number, windowMs: number, now = Date.now(), maxClients = MAX_RATED_CLIENTS) {
     this.#max = max
     this.#windowMs = windowMs
+    this.#maxClients = maxClients
     this.#windowStart = now
   }
 
@@ -37,8 +45,15 @@ export class ConnectRate {
     const overlap = 1 - (now - this.#windowStart) / this.#windowMs
     const current = this.#current.get(key) ?? 0
     if (current + (this.#previous.get(key) ?? 0) * overlap >= this.#max) return false
-    this.#current.set(key, current + 1)
+    // A flood of new clients (addresses are cheap) must not grow the window without bound: past the
+    // cap, new ones go uncounted this window, and maxStreams still bounds what opens.
+    if (current > 0 || this.#current.size < this.#maxClients) this.#current.set(key, current + 1)
     return true
+  }
+
+  /** Clients counted in the current window. */
+  get clients (): number {
+    return this.#current.size
   }
 }
 
@@ -59,31 +74,39 @@ export class Admission {
     this.#keyed = this.#rate !== undefined || settings.maxStreamsPerClient !== Infinity
   }
 
-  /** The client's key for the per-client limits; '' when there are none. */
-  keyOf (request: FastifyRequest): string {
-    return this.#keyed ? String(this.#settings.clientKey(request)) : ''
+  /** The client's key for the per-client limits (a long one hashed); undefined when there are none. */
+  keyOf (request: FastifyRequest): string | undefined {
+    if (!this.#keyed) return undefined
+    const key = String(this.#settings.clientKey(request))
+    // A key is whatever a header said (X-Forwarded-For behind trustProxy): keep a bounded one.
+    return key.length <= MAX_KEY_LENGTH ? key : createHash('sha256').update(key).digest('base64')
   }
 
   /**
    * Why a stream of client `key` must be refused, with `open` streams on the app and `subscribers` on
    * the channel it subscribes to (this one included); undefined: it may open (and counts toward the rate).
    */
-  refusal (key: string, open: number, subscribers: number): RefusalReason | undefined {
+  refusal (key: string | undefined, open: number, subscribers: number): RefusalReason | undefined {
     const settings = this.#settings
     if (open >= settings.maxStreams) return 'max-streams'
-    if (subscribers > settings.maxChannelSubscribers) return 'channel-subscribers'
-    if (key === '') return undefined
+    if (this.channelRefusal(subscribers) !== undefined) return 'channel-subscribers'
+    if (key === undefined) return undefined
     if ((this.#perClient.get(key) ?? 0) >= settings.maxStreamsPerClient) return 'client-streams'
     if (this.#rate !== undefined && !this.#rate.take(key)) return 'connect-rate'
     return undefined
   }
 
-  opened (key: string): void {
-    if (key !== '') this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1)
+  /** Whether a channel with `subscribers` (the new one included) is past its limit. */
+  channelRefusal (subscribers: number): 'channel-subscribers' | undefined {
+    return subscribers > this.#settings.maxChannelSubscribers ? 'channel-subscribers' : undefined
   }
 
-  closed (key: string): void {
-    if (key === '') return
+  opened (key: string | undefined): void {
+    if (key !== undefined) this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1)
+  }
+
+  closed (key: string | undefined): void {
+    if (key === undefined) return
     const count = this.#perClient.get(key)! - 1
     if (count === 0) this.#perClient.delete(key)
     else this.#perClient.set(key, count)

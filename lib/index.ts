@@ -4,7 +4,7 @@ import { ChannelHub } from './channels/hub.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { readLastEventId } from './last-event-id.js'
 import { contextOf, kContext, replySse } from './reply-sse.js'
-import { wrapSseRoute } from './route.js'
+import { sseRoutes } from './route.js'
 import type { SseSource } from './source.js'
 import { kStreams, StreamRegistry } from './streams.js'
 import type { SseInstance } from './types.js'
@@ -48,7 +48,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   app.decorate('sse', sse)
   app.decorate(kStreams, streams)
 
-  app.addHook('onRoute', wrapSseRoute)
+  app.addHook('onRoute', sseRoutes(settings))
   // Fastify's forceCloseConnections 'idle' never closes a busy stream: end them before the server closes.
   app.addHook('preClose', async () => {
     await streams.closeAll(CLOSE_GRACE_MS)

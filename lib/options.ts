@@ -168,10 +168,17 @@ function isCount (value: unknown, min: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
 }
 
+/** Node runs a longer timer delay after 1 ms: a delay a timer takes at once is at most this. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1
+
+function isDelay (value: unknown): value is number {
+  return isCount(value, 1) && value <= MAX_TIMER_DELAY
+}
+
 function heartbeatOf (value: unknown, fallback: number | false): number | false {
   if (value === undefined) return fallback
-  if (value === false || isCount(value, 1)) return value
-  return fail('heartbeat', 'use a positive integer of milliseconds, or false to turn heartbeats off')
+  if (value === false || isDelay(value)) return value
+  return fail('heartbeat', `use a positive integer of milliseconds up to ${MAX_TIMER_DELAY}, or false to turn heartbeats off`)
 }
 
 function retryOf (value: unknown, fallback: number | undefined): number | undefined {
@@ -190,6 +197,12 @@ function millisOrOff (name: string, value: unknown, fallback: number | false): n
   if (value === undefined) return fallback
   if (value === false || isCount(value, 1)) return value
   return fail(name, 'use a positive integer of milliseconds, or false for none')
+}
+
+function delayOrOff (name: string, value: unknown, fallback: number | false): number | false {
+  if (value === undefined) return fallback
+  if (value === false || isDelay(value)) return value
+  return fail(name, `use a positive integer of milliseconds up to ${MAX_TIMER_DELAY}, or false for none`)
 }
 
 function limitOf (name: string, value: unknown, fallback: number): number {
@@ -306,7 +319,7 @@ function streamSettingsFrom (options: SseStreamOptions, fallback: StreamSettings
     retry: retryOf(options.retry, fallback.retry),
     serialize: serializeOf(options.serialize, fallback.serialize),
     maxLifetime: millisOrOff('maxLifetime', options.maxLifetime, fallback.maxLifetime),
-    writeTimeout: millisOrOff('writeTimeout', options.writeTimeout, fallback.writeTimeout),
+    writeTimeout: delayOrOff('writeTimeout', options.writeTimeout, fallback.writeTimeout),
     refuseWith: refuseWithOf(options.refuseWith, fallback.refuseWith),
     refusalRetry: refusalRetryOf(options.refusalRetry, fallback.refusalRetry)
   }
@@ -318,6 +331,14 @@ export function streamSettingsOf (settings: StreamSettings, options: SseStreamOp
   if (typeof options !== 'object' || options === null) fail('reply.sse options', 'pass an object')
   rejectUnknown(options, [...STREAM_OPTIONS, 'endAt'])
   return Object.freeze(streamSettingsFrom(options, settings))
+}
+
+/** The settings of a route's streams (`{ sse: { ... } }`): stream options but `endAt`, a stream's own. */
+export function routeSettingsOf (settings: StreamSettings, options: SseStreamOptions): StreamSettings {
+  if (typeof options === 'object' && options !== null && 'endAt' in options) {
+    fail('endAt', 'it is a stream\'s own end (a credential\'s expiry): pass it to reply.sse(source, { endAt })')
+  }
+  return streamSettingsOf(settings, options)
 }
 
 /** Epoch milliseconds of a stream's `endAt`, or undefined when it has none. */

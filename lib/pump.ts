@@ -62,13 +62,26 @@ const COALESCE_CHARS = 16 * 1024
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
 
-/** Whether a pump was ever set up on this response (a stream started, or is opening, on it). */
-export function hasPump (res: object): boolean {
-  return kPump in res
+/** The pump set up on this response, if any (a stream started, or is opening, on it). */
+export function pumpOf (res: object): StreamPump | undefined {
+  return (res as Partial<OwnedTarget>)[kPump]
 }
 
 function onClose (this: OwnedTarget): void { this[kPump].end('client-gone') }
 function onDrain (this: OwnedTarget): void { this[kPump].drained() }
+/** A stream's own timers: its end (`maxLifetime`, `endAt`), and its write deadline while its socket is full. */
+interface Deadlines {
+  readonly endAt: number | undefined
+  lifetime: { timer: NodeJS.Timeout, due: number, reason: EndReason } | null
+  writeTimer: NodeJS.Timeout | null
+  /** When the socket last became full (performance.now()). */
+  blockedAt: number
+}
+
+function newDeadlines (endAt: number | undefined): Deadlines {
+  return { endAt, lifetime: null, writeTimer: null, blockedAt: 0 }
+}
+
 function cutUnfinished (res: StreamTarget & { readonly writableFinished: boolean }): void {
   if (!res.writableFinished) res.destroy()
 }
@@ -111,19 +124,16 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** Queued for the app's next flush round. */
   #flushQueued = false
   #blocked = false
-  /** When the socket last became full (performance.now()). */
-  #blockedAt = 0
   #ended = false
   #settle!: () => void
-  readonly #endAt: number | undefined
-  /** Set only for streams with a lifetime or an end time: most streams hold no timer of their own. */
-  #lifetime: { timer: NodeJS.Timeout, due: number, reason: EndReason } | null = null
-  /** Armed while the socket is full and a write deadline applies; it checks how long it has been. */
-  #writeTimer: NodeJS.Timeout | null = null
+  /** Made only for a stream with an end time, a lifetime, or a socket that filled: most never need one. */
+  #deadlines: Deadlines | null
+  /** What the registry keeps of this stream (its client, its trace), when it keeps anything. */
+  registration: unknown = null
 
   constructor ({ reply, headers, settings, context, owner, endAt }: PumpOptions) {
     this.#reply = reply
-    this.#endAt = endAt
+    this.#deadlines = endAt === undefined ? null : newDeadlines(endAt)
     this.#res = reply.raw as unknown as OwnedTarget
     this.#headers = headers
     this.#settings = settings
@@ -165,7 +175,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   /** The lifetime timer fired: end the stream, or wait on for a deadline past one timer's reach. */
   lifetimeDue (): void {
-    const lifetime = this.#lifetime!
+    const lifetime = this.#deadlines!.lifetime!
     const left = lifetime.due - performance.now()
     if (left > 1) {
       lifetime.timer = setTimeout(onLifetime, Math.min(left, MAX_TIMER_DELAY), this).unref()
@@ -176,11 +186,12 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   /** The write deadline's timer fired: end the stream if its socket has been full all that long. */
   writeDeadlineDue (): void {
-    this.#writeTimer = null
+    const deadlines = this.#deadlines!
+    deadlines.writeTimer = null
     if (!this.#blocked || this.#ended) return
-    const left = (this.#settings.writeTimeout as number) - (performance.now() - this.#blockedAt)
+    const left = (this.#settings.writeTimeout as number) - (performance.now() - deadlines.blockedAt)
     if (left > 1) {
-      this.#writeTimer = setTimeout(onWriteDeadline, left, this).unref()
+      deadlines.writeTimer = setTimeout(onWriteDeadline, left, this).unref()
     } else {
       this.end('write-timeout')
     }
@@ -342,8 +353,11 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   }
 
   #detach (): void {
-    if (this.#lifetime !== null) clearTimeout(this.#lifetime.timer)
-    if (this.#writeTimer !== null) clearTimeout(this.#writeTimer)
+    const deadlines = this.#deadlines
+    if (deadlines !== null) {
+      clearTimeout(deadlines.lifetime?.timer)
+      clearTimeout(deadlines.writeTimer ?? undefined)
+    }
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
     this.#res.removeListener('drain', onDrain)
@@ -371,8 +385,9 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       this.#res.on('drain', onDrain)
       const { writeTimeout } = this.#settings
       if (writeTimeout === false) return
-      this.#blockedAt = performance.now()
-      this.#writeTimer ??= setTimeout(onWriteDeadline, writeTimeout, this).unref()
+      const deadlines = this.#deadlines ??= newDeadlines(undefined)
+      deadlines.blockedAt = performance.now()
+      deadlines.writeTimer ??= setTimeout(onWriteDeadline, writeTimeout, this).unref()
     }
   }
 
@@ -381,13 +396,15 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     const { maxLifetime } = this.#settings
     let ms = maxLifetime === false ? Infinity : maxLifetime * (0.9 + Math.random() * 0.1)
     let reason: EndReason = 'max-lifetime'
-    if (this.#endAt !== undefined && this.#endAt - Date.now() <= ms) {
-      ms = this.#endAt - Date.now()
+    const endAt = this.#deadlines?.endAt
+    if (endAt !== undefined && endAt - Date.now() <= ms) {
+      ms = endAt - Date.now()
       reason = 'expired'
     }
     if (ms === Infinity) return
     const timer = setTimeout(onLifetime, Math.min(Math.max(ms, 0), MAX_TIMER_DELAY), this).unref()
-    this.#lifetime = { timer, due: performance.now() + ms, reason }
+    const deadlines = this.#deadlines ??= newDeadlines(undefined)
+    deadlines.lifetime = { timer, due: performance.now() + ms, reason }
   }
 
   #write (chunk: string | Buffer): boolean {

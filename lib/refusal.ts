@@ -33,9 +33,12 @@ export function refuse (reply: FastifyReply, headers: OutgoingHttpHeaders, reaso
     reply.raw.writeHead(200, { ...headers, 'retry-after': String(retryAfter) })
     reply.raw.end(`: refused: ${reason}\n\n${retryFrame(wait)}`)
   } else {
-    const error: { statusCode: number } = new FST_SSE_LIMIT_REACHED(REASONS[reason], retryAfter)
-    error.statusCode = settings.refuseWith
-    reply.header('retry-after', retryAfter).send(error)
+    // The error's shape, sent as a payload: through the error handler it would be logged a second
+    // time (as an error, for a 503), once per client of a reconnect storm.
+    const { code, message } = new FST_SSE_LIMIT_REACHED(REASONS[reason], retryAfter)
+    const status = settings.refuseWith
+    reply.code(status).header('retry-after', retryAfter)
+      .send({ statusCode: status, code, error: status === 429 ? 'Too Many Requests' : 'Service Unavailable', message })
   }
   return wait
 }

@@ -9,9 +9,9 @@ import { invalidHeader, streamHeaders } from './headers.js'
 import { Subscription } from './channels/subscription.js'
 import { endAtOf, streamSettingsOf, type SseStreamOptions, type StreamSettings } from './options.js'
 import { PullDriver } from './pull-driver.js'
-import { hasPump, StreamPump } from './pump.js'
+import { pumpOf, StreamPump } from './pump.js'
 import { refuse } from './refusal.js'
-import { routeStreamOptions } from './route.js'
+import { routeSettings } from './route.js'
 import { describeSource, isSource, openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { StreamRegistry } from './streams.js'
 
@@ -49,18 +49,20 @@ function feederOf (iterator: SseIterator, pump: StreamPump, reply: FastifyReply)
 export function replySse (reply: FastifyReply, source: SseSource, options: SseStreamOptions | undefined,
   defaults: StreamSettings, registry: StreamRegistry): Promise<void> {
   const request = reply.request
-  // A pump already on this response: a second reply.sse() while the first source opens.
-  if (reply.sent || reply.raw.headersSent || hasPump(reply.raw)) {
+  const started = pumpOf(reply.raw)
+  if (reply.sent || reply.raw.headersSent || started !== undefined) {
     request.log.error({ err: new FST_SSE_ALREADY_SENT() }, 'sse stream not started')
-    return closeSource(source, request.log)
+    const closing = closeSource(source, request.log)
+    // A second reply.sse() while the first source opens: its caller waits for the first stream, as
+    // the first caller does (returned from a handler, it must not let Fastify answer meanwhile).
+    return started?.done ?? closing
   }
   let settings: StreamSettings
   let endAt: number | undefined
   try {
-    // The route's options (`{ sse: { ... } }`), then the stream's own.
-    const route = routeStreamOptions(request)
-    settings = streamSettingsOf(route === undefined ? defaults : streamSettingsOf(defaults, route), options)
-    endAt = endAtOf(options?.endAt === undefined ? route : options)
+    // The route's settings (`{ sse: { ... } }`), then the stream's own options.
+    settings = streamSettingsOf(routeSettings(request) ?? defaults, options)
+    endAt = endAtOf(options)
   } catch (err) {
     return closeSource(source, request.log).then(() => { reply.send(err) })
   }
@@ -92,7 +94,13 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
 
-  const clientKey = registry.admission.keyOf(request)
+  let clientKey: string | undefined
+  try {
+    clientKey = registry.admission.keyOf(request)
+  } catch (err) {
+    // The app's clientKey threw: its error is the reply, and what was given is closed.
+    return closeSource(source, request.log).then(() => { reply.send(err) })
+  }
   const subscribers = source instanceof Subscription ? source.channelSize : 0
   const refusal = registry.admission.refusal(clientKey, registry.size, subscribers)
   if (refusal !== undefined) {
@@ -127,7 +135,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
         pump.abandon()
         return closeSource(iterator, request.log)
       }
-      pump.attach(feederOf(iterator, pump, reply))
+      start(iterator)
     }, err => {
       const ended = pump.ended
       pump.abandon()
@@ -135,7 +143,21 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
       if (!ended) reply.send(err)
     })
   } else {
-    pump.attach(feederOf(opened, pump, reply))
+    start(opened)
   }
   return pump.done
+
+  /** Stream the opened source, unless it is a subscription to a channel that is full. */
+  function start (iterator: SseIterator): void {
+    const refusal = iterator instanceof Subscription && !pump.ended
+      ? registry.admission.channelRefusal(iterator.channelSize)
+      : undefined
+    if (refusal === undefined) {
+      pump.attach(feederOf(iterator, pump, reply))
+      return
+    }
+    pump.abandon()
+    registry.refused(request, refusal, refuse(reply, headers, refusal, settings))
+    closeSource(iterator, request.log)
+  }
 }

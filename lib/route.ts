@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import type { SseStreamOptions } from './options.js'
+import { routeSettingsOf, type StreamSettings } from './options.js'
 
 function isAsyncIterable (value: unknown): value is AsyncIterable<unknown> {
   return value !== null && typeof value === 'object' &&
@@ -10,24 +10,29 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
 }
 
-/** Where a route's `{ sse: { ... } }` options are kept, in its config: no cost per request to find them. */
-const kRouteOptions = Symbol('fastify-sse-stream.route-options')
+/** Where a route keeps its stream settings, in its config: checked once, found at no cost per request. */
+const kRouteSettings = Symbol('fastify-sse-stream.route-settings')
 
-/** The stream options of the request's route, if it was marked with some. */
-export function routeStreamOptions (request: FastifyRequest): SseStreamOptions | undefined {
-  return (request.routeOptions.config as { [kRouteOptions]?: SseStreamOptions } | undefined)?.[kRouteOptions]
+/** The stream settings of the request's route, if it was marked with options of its own. */
+export function routeSettings (request: FastifyRequest): StreamSettings | undefined {
+  return (request.routeOptions.config as { [kRouteSettings]?: StreamSettings } | undefined)?.[kRouteSettings]
 }
 
 /**
- * `onRoute` hook: on a route marked `{ sse: true }` (or `{ sse: { ...stream options } }`), a handler
+ * The `onRoute` hook: on a route marked `{ sse: true }` (or `{ sse: { ...stream options } }`), a handler
  * that returns an async iterable (an `async function*` handler does) is streamed as `reply.sse(it)`
  * would; anything else it returns goes through Fastify as usual. The options apply to every
  * `reply.sse()` of the route, where the stream's own options override them.
  */
-export function wrapSseRoute (route: RouteOptions): void {
+export function sseRoutes (defaults: StreamSettings): (route: RouteOptions) => void {
+  return route => { wrapSseRoute(route, defaults) }
+}
+
+function wrapSseRoute (route: RouteOptions, defaults: StreamSettings): void {
   const marked = route.sse
   if (marked === undefined || marked === false) return
-  if (marked !== true) route.config = { ...route.config, [kRouteOptions]: marked }
+  // Checked as the route is added: a typo fails the route, not each of its requests.
+  if (marked !== true) route.config = { ...route.config, [kRouteSettings]: routeSettingsOf(defaults, marked) }
   const handler = route.handler
   route.handler = function sseRouteHandler (this: unknown, request: FastifyRequest, reply: FastifyReply) {
     const result: unknown = handler.call(this as never, request, reply)

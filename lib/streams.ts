@@ -10,9 +10,9 @@ import type { PumpOwner, StreamPump } from './pump.js'
 import { StreamTotals, type SseStats } from './stats.js'
 import { withTimeout } from './timeout.js'
 
-/** What the registry keeps of a stream besides the pump: its client's key, its trace when traced. */
-interface Entry {
-  readonly clientKey: string
+/** What the registry keeps of a stream, on it: its client's key, its trace when traced. */
+interface Registration {
+  readonly clientKey: string | undefined
   readonly trace: StreamTraceContext | undefined
 }
 
@@ -26,7 +26,7 @@ export class StreamRegistry implements PumpOwner {
   readonly flushes = new FlushScheduler()
   readonly admission: Admission
   readonly totals = new StreamTotals()
-  #open = new Map<StreamPump, Entry>()
+  #open = new Set<StreamPump>()
   /** Contexts a handler read (`reply.sseContext`) before any stream existed for them. */
   #waiting = new Set<StreamContext>()
   /** Set by `closeAll()`: how long a closing stream may take to settle before it is cut. */
@@ -45,13 +45,15 @@ export class StreamRegistry implements PumpOwner {
    * A new stream of the client `clientKey` (see `Admission`). One that arrives after `app.close()` began
    * (its handler was still awaiting) ends at once.
    */
-  add (pump: StreamPump, clientKey: string): void {
+  add (pump: StreamPump, clientKey: string | undefined): void {
     let trace: StreamTraceContext | undefined
     if (streamTrace.hasSubscribers) {
       trace = { request: pump.request, route: routeOf(pump.request), startedAt: Date.now() }
       streamTrace.tracePromise(() => pump.done, trace).catch(() => {})
     }
-    this.#open.set(pump, { clientKey, trace })
+    this.#open.add(pump)
+    // Most streams have neither a client key nor a trace: they carry nothing more.
+    if (clientKey !== undefined || trace !== undefined) pump.registration = { clientKey, trace } satisfies Registration
     this.admission.opened(clientKey)
     if (this.#closingGraceMs !== undefined) this.#close([pump], this.#closingGraceMs).catch(() => {})
   }
@@ -86,7 +88,7 @@ export class StreamRegistry implements PumpOwner {
     const totals = this.totals.snapshot()
     const routes: Record<string, number> = {}
     let open = 0
-    for (const pump of this.#open.keys()) {
+    for (const pump of this.#open) {
       totals.events += pump.events
       totals.bytes += pump.bytes
       if (pump.ended) continue
@@ -123,15 +125,16 @@ export class StreamRegistry implements PumpOwner {
   }
 
   #forget (pump: StreamPump): StreamTraceContext | undefined {
-    const entry = this.#open.get(pump)!
     this.#open.delete(pump)
-    this.admission.closed(entry.clientKey)
-    return entry.trace
+    const registration = pump.registration as Registration | null
+    if (registration === null) return undefined
+    this.admission.closed(registration.clientKey)
+    return registration.trace
   }
 
   /** The open stream of the request that matches, if any (the test helper finds its own stream this way). */
   find (match: (request: FastifyRequest) => boolean): StreamPump | undefined {
-    for (const pump of this.#open.keys()) if (match(pump.request)) return pump
+    for (const pump of this.#open) if (match(pump.request)) return pump
     return undefined
   }
 
@@ -145,7 +148,7 @@ export class StreamRegistry implements PumpOwner {
     this.#closingGraceMs = graceMs
     for (const context of this.#waiting) context.abort()
     this.#waiting.clear()
-    await this.#close([...this.#open.keys()], graceMs)
+    await this.#close([...this.#open], graceMs)
   }
 
   async #close (ending: StreamPump[], graceMs: number): Promise<void> {

@@ -102,14 +102,16 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     if (subscription.ended) return subscription as AsyncIterable<ChannelMessage<T>>
     this.#subscribers.add(subscription)
     if (this.#subscribers.size === 1) this.#context.backend.watch(this.name)
-    if (from !== undefined) {
-      this.#context.counters.replays++
-      if (replayChannel.hasSubscribers) replayChannel.publish({ channel: this.name, lastEventId: from })
-      // An id no backend could have given replays nothing: a gap notice, then live events.
-      const replay = ID_PATTERN.test(from) ? this.#context.backend.replay(this.name, from) : NOTHING_KEPT
-      subscription.replayFrom(replay, from)
-    }
+    if (from !== undefined) subscription.replayFrom(() => this.#replay(from), from)
     return subscription as AsyncIterable<ChannelMessage<T>>
+  }
+
+  /** What is kept after `from`, read (and counted) when a subscriber's consumer comes. */
+  #replay (from: string): Promise<Replay> {
+    this.#context.counters.replays++
+    if (replayChannel.hasSubscribers) replayChannel.publish({ channel: this.name, lastEventId: from })
+    // An id no backend could have given replays nothing: a gap notice, then live events.
+    return ID_PATTERN.test(from) ? this.#context.backend.replay(this.name, from) : NOTHING_KEPT
   }
 
   /** An event from the backend: the same frozen, framed message for every subscriber. */

@@ -53,6 +53,8 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
   #last: string | null = null
   /** The last message handed out was a gap notice. */
   #noticed = false
+  /** The replay to read when the first consumer comes; null: none, or read already. */
+  #replay: (() => Promise<Replay>) | null = null
 
   constructor (owner: SubscriptionOwner, maxQueue: number, signal: AbortSignal | undefined) {
     this.#owner = owner
@@ -85,6 +87,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     if (pull === null) {
       this.#consumer = pull = new Pull()
       if (this.#end !== null) this.#tell(pull)
+      this.#readReplay()
     }
     const result = pull.next()
     this.#ready = true
@@ -117,6 +120,7 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
       this.#tell(sink)
       return
     }
+    this.#readReplay()
     this.#ready = true
     this.#pour()
   }
@@ -141,11 +145,16 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     this.#offer(message)
   }
 
-  /** Hand out what `replay` gives before any live event; live events it already holds are dropped. */
-  replayFrom (replay: Promise<Replay>, lastEventId: string): void {
+  /**
+   * Hand out what `replay()` gives before any live event; live events it already holds are dropped.
+   * It is read once a consumer comes (a stream adopts it, or a pull): one refused before that, by an
+   * admission limit, costs no history read.
+   */
+  replayFrom (replay: () => Promise<Replay>, lastEventId: string): void {
     this.#floor = REPLAYING
     this.#last = lastEventId
-    replay.then(result => this.#merge(result, lastEventId), error => this.#fail(error))
+    this.#replay = replay
+    if (this.#consumer !== null) this.#readReplay()
   }
 
   /** End without telling the owner (it is ending everything). */
@@ -199,6 +208,15 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
     this.#noticed = notice
     if (notice) this.#owner.gapHandedOut()
     return true
+  }
+
+  #readReplay (): void {
+    const replay = this.#replay
+    if (replay === null || this.#end !== null) return
+    this.#replay = null
+    // Nothing is handed out while a replay is read: the last id is still the one it resumes from.
+    const lastEventId = this.#last!
+    replay().then(result => this.#merge(result, lastEventId), error => this.#fail(error))
   }
 
   #merge (replay: Replay, lastEventId: string): void {

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SseContext } from '../../lib/index.js'
+import { kStreams, type StreamRegistry } from '../../lib/streams.js'
 import { buildApp } from '../fixtures/app.js'
 import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
@@ -203,4 +204,20 @@ t.test('a stream ended by its lifetime behind a full socket is cut after writeTi
   t.notOk(socket!.destroyed, 'ended, its last frames wait behind the full socket')
   await until(() => socket!.destroyed, 5000, 'the connection to be cut')
   t.pass('cut: the last frames could not get through a client that reads nothing')
+})
+
+t.test('an end beyond one timer\'s reach (Node caps a delay at 2^31 - 1 ms, about 24.8 days) is reached in steps', async t => {
+  const { app } = await buildApp(t)
+  app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
+    yield 'a'
+    await new Promise(resolve => signal.addEventListener('abort', resolve))
+  }, { endAt: Date.now() + 40 * 24 * 3600 * 1000 }))
+  const { request } = await rawGet((await urlOf(app)) + '/events', ES)
+  t.teardown(() => { request.destroy() })
+  await until(() => app.sse.stats().open === 1)
+  const pump = (app as unknown as { [kStreams]: StreamRegistry })[kStreams].find(() => true)!
+  // What the capped timer does when it fires, ~24.8 days in: the end is still 15 days away.
+  pump.lifetimeDue()
+  t.notOk(pump.ended, 'not ended early: it waits on')
+  t.equal(app.sse.stats().open, 1)
 })

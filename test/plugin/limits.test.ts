@@ -174,13 +174,32 @@ t.test('a real EventSource refused at the limit comes back by itself and is serv
   const url = (await urlOf(app)) + '/ticks'
   const first = new EventSource(url)
   t.teardown(() => { first.close() })
-  await new Promise(resolve => { first.onmessage = resolve })
+  const firstData: string[] = []
+  first.onmessage = event => { firstData.push(event.data) }
+  await until(() => firstData.length > 0, 10_000, 'the first to be served')
   const second = new EventSource(url)
   t.teardown(() => { second.close() })
-  await until(() => app.sse.stats().refusals['max-streams'] >= 2, 5000, 'the second to be refused, and to come back')
+  const secondData: string[] = []
+  second.onmessage = event => { secondData.push(event.data) }
+  await until(() => app.sse.stats().refusals['max-streams'] >= 2, 10_000, 'the second to be refused, and to come back')
   t.not(second.readyState, EventSource.CLOSED, 'refused, it keeps reconnecting: it did not fail for good')
+  t.same(secondData, [], 'refused, it got no event')
   first.close()
-  const message = await new Promise<MessageEvent>(resolve => { second.onmessage = resolve })
-  t.equal(message.data, '0', 'served from the start once the first left')
+  await until(() => secondData.length > 0, 10_000, 'the second to be served once the first left')
+  t.equal(secondData[0], '0', 'served from the start')
   t.equal(served, 2)
+  // A reconnecting EventSource opens a fresh keep-alive socket that app.close() would wait for.
+  second.close()
+  app.server.closeAllConnections()
+})
+
+t.test('a clientKey that throws is the reply\'s error, and the source it was given is closed, not leaked', async t => {
+  const { app } = await buildApp(t, { maxStreamsPerClient: 5, clientKey: () => { throw Object.assign(new Error('no user'), { statusCode: 401 }) } })
+  const channel = app.sse.channel('news')
+  app.get('/news', (_request, reply) => reply.sse(channel.subscribe()))
+  const response = await app.inject({ url: '/news', headers: ES })
+  t.equal(response.statusCode, 401)
+  t.match(response.json(), { message: 'no user' })
+  t.equal(channel.size, 0, 'the subscription was closed')
+  t.equal(app.sse.stats().sources, 0)
 })

@@ -56,9 +56,9 @@ t.test('limits are counters: streams per app, per client, per channel, in that o
 t.test('without per-client limits no key is computed (clientKey is never called)', async t => {
   let called = 0
   const limits = admission({ clientKey: () => { called++; return 'x' } })
-  t.equal(limits.keyOf(request('10.0.0.1')), '')
-  limits.opened('')
-  limits.closed('')
+  t.equal(limits.keyOf(request('10.0.0.1')), undefined)
+  limits.opened(undefined)
+  limits.closed(undefined)
   t.equal(limits.clients, 0)
   t.equal(called, 0)
   t.equal(admission({ maxStreamsPerClient: 1, clientKey: () => 'user-7' }).keyOf(request('10.0.0.1')), 'user-7',

@@ -50,7 +50,7 @@ t.test('more than maxQueue waiting messages end it once, reported to the owner; 
 t.test('a replay comes first; live messages it already holds, or that repeat it later, are dropped', async t => {
   const sub = new Subscription(owner(), 10, undefined)
   const replay = deferred<Replay>()
-  sub.replayFrom(replay.promise, '1-1')
+  sub.replayFrom(() => replay.promise, '1-1')
   sub.push(message('1-3'))
   sub.push(message('1-4'))
   const waiting = sub.next()
@@ -62,7 +62,7 @@ t.test('a replay comes first; live messages it already holds, or that repeat it 
 
 t.test('live messages that arrive after the replay are checked against its last id until one passes it', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  sub.replayFrom(Promise.resolve({ gap: false, messages: [message('1-2'), message('1-3')] }), '1-1')
+  sub.replayFrom(() => Promise.resolve({ gap: false, messages: [message('1-2'), message('1-3')] }), '1-1')
   await null
   sub.push(message('1-3'))
   sub.push(message('1-4'))
@@ -75,7 +75,7 @@ t.test('live messages that arrive after the replay are checked against its last 
 
 t.test('a replay with nothing after the id drops live messages up to the id', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  sub.replayFrom(Promise.resolve({ gap: false, messages: [] }), '1-3')
+  sub.replayFrom(() => Promise.resolve({ gap: false, messages: [] }), '1-3')
   sub.push(message('1-3'))
   await null
   sub.push(message('1-3'))
@@ -86,7 +86,7 @@ t.test('a replay with nothing after the id drops live messages up to the id', as
 t.test(`a gap replays a "${GAP_EVENT}" notice first, with the subscriber's id; live messages are then all kept`, async t => {
   const sub = new Subscription(owner(), 10, undefined)
   sub.push(message('2-1'))
-  sub.replayFrom(Promise.resolve({ gap: true, messages: [] }), 'old')
+  sub.replayFrom(() => Promise.resolve({ gap: true, messages: [] }), 'old')
   sub.push(message('2-2'))
   const gap = (await sub.next()).value!
   t.match(gap, { id: 'old', event: GAP_EVENT })
@@ -112,7 +112,7 @@ t.test('a gap notice goes out only right after the id it names, or first: the fe
 t.test('a gap notice that waited for a replay goes out after it only if it names the replay\'s last id', async t => {
   const filled = new Subscription(owner(), 10, undefined)
   const replay = deferred<Replay>()
-  filled.replayFrom(replay.promise, '1-1')
+  filled.replayFrom(() => replay.promise, '1-1')
   filled.pushGap(gapMessage('1-1'))
   replay.resolve({ gap: false, messages: [message('1-2')] })
   t.equal((await filled.next()).value!.id, '1-2')
@@ -121,7 +121,7 @@ t.test('a gap notice that waited for a replay goes out after it only if it names
 
   const lost = new Subscription(owner(), 10, undefined)
   const lostReplay = deferred<Replay>()
-  lost.replayFrom(lostReplay.promise, '1-1')
+  lost.replayFrom(() => lostReplay.promise, '1-1')
   lost.push(message('1-2'))
   lost.pushGap(gapMessage('1-2'))
   lostReplay.resolve({ gap: false, messages: [message('1-2')] })
@@ -131,7 +131,7 @@ t.test('a gap notice that waited for a replay goes out after it only if it names
 
 t.test('after a replay\'s own gap notice, the feed\'s notice for an id the subscriber does not have is dropped', async t => {
   const sub = new Subscription(owner(), 10, undefined)
-  sub.replayFrom(Promise.resolve({ gap: true, messages: [] }), '1-1')
+  sub.replayFrom(() => Promise.resolve({ gap: true, messages: [] }), '1-1')
   t.match((await sub.next()).value, { event: GAP_EVENT, id: '1-1' })
   const waiting = sub.next()
   sub.pushGap(gapMessage('1-5'))
@@ -142,7 +142,7 @@ t.test('after a replay\'s own gap notice, the feed\'s notice for an id the subsc
 t.test('a gap notice that waits with the replay does not let a later repeat of a replayed event through', async t => {
   // Through Redis an announcement can trail the stream the replay read, and a gap notice can come first.
   const sub = new Subscription(owner(), 10, undefined)
-  sub.replayFrom(Promise.resolve({ gap: true, messages: [message('1-1')] }), 'unknown')
+  sub.replayFrom(() => Promise.resolve({ gap: true, messages: [message('1-1')] }), 'unknown')
   sub.pushGap(gapMessage('0-0'))
   await null
   sub.push(message('1-1'))
@@ -156,7 +156,7 @@ t.test('a replay that fails ends it: the next pull throws once, then it is done;
   const o = owner()
   const sub = new Subscription(o, 10, undefined)
   const failure = new Error('no backend')
-  sub.replayFrom(Promise.reject(failure), '1-1')
+  sub.replayFrom(() => Promise.reject(failure), '1-1')
   await new Promise(resolve => setImmediate(resolve))
   await t.rejects(sub.next(), failure)
   t.same(await sub.next(), DONE)
@@ -166,25 +166,50 @@ t.test('a replay that fails ends it: the next pull throws once, then it is done;
 t.test('a replay that fails while a pull waits rejects that pull', async t => {
   const sub = new Subscription(owner(), 10, undefined)
   const replay = deferred<Replay>()
-  sub.replayFrom(replay.promise.then(() => { throw new Error('lost') }), '1-1')
+  sub.replayFrom(() => replay.promise.then(() => { throw new Error('lost') }), '1-1')
   const waiting = sub.next()
   replay.resolve({ gap: false, messages: [] })
   await t.rejects(waiting, { message: 'lost' })
 })
 
-t.test('a replay that settles after the end is ignored', async t => {
+t.test('a replay that settles (or fails) after the end is ignored', async t => {
   const o = owner()
   const sub = new Subscription(o, 10, undefined)
+  const failing = new Subscription(o, 10, undefined)
   const replay = deferred<Replay>()
   const failed = deferred<Replay>()
-  sub.replayFrom(replay.promise, '1-1')
-  sub.replayFrom(failed.promise.then(() => { throw new Error('late') }), '1-1')
+  sub.replayFrom(() => replay.promise, '1-1')
+  failing.replayFrom(() => failed.promise.then(() => { throw new Error('late') }), '1-1')
+  const waiting = [sub.next(), failing.next()]
   await sub.return()
+  await failing.return()
+  t.same(await Promise.all(waiting), [DONE, DONE])
   replay.resolve({ gap: true, messages: [message('1-2')] })
   failed.resolve({ gap: false, messages: [] })
   await new Promise(resolve => setImmediate(resolve))
   t.same(await sub.next(), DONE)
-  t.same(o.released, [sub], 'released once')
+  t.same(o.released, [sub, failing], 'each released once')
+})
+
+t.test('the replay is read when a consumer comes: a subscription ended before that reads nothing', async t => {
+  let reads = 0
+  const read = (): Promise<Replay> => { reads++; return Promise.resolve({ gap: false, messages: [message('1-2')] }) }
+  const unread = new Subscription(owner(), 10, undefined)
+  unread.replayFrom(read, '1-1')
+  await unread.return()
+  t.equal(reads, 0, 'ended unconsumed: not read')
+  const pulled = new Subscription(owner(), 10, undefined)
+  pulled.replayFrom(read, '1-1')
+  t.equal(reads, 0, 'not before a consumer')
+  t.equal((await pulled.next()).value!.id, '1-2')
+  t.equal(reads, 1, 'read once, by the first pull')
+  const adopted = new Subscription(owner(), 10, undefined)
+  adopted.replayFrom(read, '1-1')
+  const stream = sink()
+  adopted[kAdopt](stream)
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(stream.got, ['1-2'])
+  t.equal(reads, 2, 'and once by an adopting stream')
 })
 
 t.test('return() and an aborted signal end it and tell the owner once; close() ends it quietly', async t => {
@@ -286,7 +311,7 @@ t.test('adopted: it lets go of the signal and its listener, since the stream end
 t.test('adopted: a replay is delivered when it arrives, before the live events that waited for it', async t => {
   const sub = new Subscription(owner(), 10, undefined)
   const replay = deferred<Replay>()
-  sub.replayFrom(replay.promise, '1-1')
+  sub.replayFrom(() => replay.promise, '1-1')
   const stream = sink()
   sub[kAdopt](stream)
   sub.push(message('1-4'))
@@ -305,16 +330,16 @@ t.test('adopted after it ended: the stream is told at once, with the failure if 
   t.same(first.finished, ['done'])
 
   const failed = new Subscription(owner(), 10, undefined)
-  failed.replayFrom(Promise.reject(new Error('no backend')), '1-1')
-  await new Promise(resolve => setImmediate(resolve))
+  failed.replayFrom(() => Promise.reject(new Error('no backend')), '1-1')
   const second = sink()
   failed[kAdopt](second)
-  t.match(second.finished, [{ message: 'no backend' }])
+  await new Promise(resolve => setImmediate(resolve))
+  t.match(second.finished, [{ message: 'no backend' }], 'a replay that fails, read on adoption, ends it with the failure')
 
   const failing = new Subscription(owner(), 10, undefined)
   const third = sink()
   failing[kAdopt](third)
-  failing.replayFrom(Promise.reject(new Error('lost later')), '1-1')
+  failing.replayFrom(() => Promise.reject(new Error('lost later')), '1-1')
   await new Promise(resolve => setImmediate(resolve))
   t.match(third.finished, [{ message: 'lost later' }], 'a failure after adoption is passed on too')
 })
