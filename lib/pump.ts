@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Feeder, StreamSink } from './adoption.js'
 import type { StreamContext } from './context.js'
+import { encoderFor, type ContentCoding } from './compression.js'
 import { clientGone } from './connection.js'
 import type { Flushable } from './flush-scheduler.js'
 import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
@@ -38,6 +39,8 @@ export interface PumpOptions {
   readonly reply: FastifyReply
   /** The response headers, already validated: written when the stream starts. */
   readonly headers: OutgoingHttpHeaders
+  /** The coding the stream is sent in (its head says so already); undefined: unencoded. */
+  readonly coding?: ContentCoding | undefined
   readonly settings: StreamSettings
   readonly context: StreamContext
   readonly owner: PumpOwner
@@ -52,6 +55,8 @@ const COALESCE_CHARS = 16 * 1024
 /** Where a response keeps its pump, so that one shared listener serves every stream. */
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
+/** Where frames are written: the response, or the encoder in front of it. */
+type FrameOut = Pick<StreamTarget, 'write' | 'end' | 'on' | 'removeListener'> & { [kPump]: StreamPump }
 
 /** Whether a pump was ever set up on this response (a stream started, or is opening, on it). */
 export function hasPump (res: object): boolean {
@@ -85,6 +90,8 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   readonly #reply: FastifyReply
   readonly #res: OwnedTarget
+  #out: FrameOut
+  readonly #coding: ContentCoding | undefined
   /** The head still to write; null once written. */
   #headers: OutgoingHttpHeaders | null
   readonly #settings: StreamSettings
@@ -100,9 +107,10 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   #ended = false
   #settle!: () => void
 
-  constructor ({ reply, headers, settings, context, owner }: PumpOptions) {
+  constructor ({ reply, headers, coding, settings, context, owner }: PumpOptions) {
     this.#reply = reply
-    this.#res = reply.raw as unknown as OwnedTarget
+    this.#res = this.#out = reply.raw as unknown as OwnedTarget
+    this.#coding = coding
     this.#headers = headers
     this.#settings = settings
     this.#context = context
@@ -183,7 +191,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       }
       if (this.#headers === null && !res.writableEnded) {
         if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
-        res.end()
+        this.#out.end()
       }
     } else if (this.#headers !== null) {
       // Gone before the head was written: Fastify must not answer on a closed connection either.
@@ -258,7 +266,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** The socket has room again. */
   drained (): void {
     this.#blocked = false
-    this.#res.removeListener('drain', onDrain)
+    this.#out.removeListener('drain', onDrain)
     this.#feeder?.resume()
   }
 
@@ -278,6 +286,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       this.end('error', err)
       return
     }
+    if (this.#coding !== undefined) this.#encode(this.#coding)
     // Ending as it starts (the server is closing): the closing `retry:` follows at once.
     if (closing) return
     if (this.#settings.retry !== undefined) {
@@ -292,7 +301,14 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   #detach (): void {
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
-    this.#res.removeListener('drain', onDrain)
+    this.#out.removeListener('drain', onDrain)
+  }
+
+  /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */
+  #encode (coding: ContentCoding): void {
+    const encoder = encoderFor(this.#reply.raw, coding) as unknown as FrameOut
+    encoder[kPump] = this
+    this.#out = encoder
   }
 
   #finalize (): void {
@@ -314,13 +330,13 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.idleTicks = 0
     if (!this.#write(chunk) && !this.#blocked) {
       this.#blocked = true
-      this.#res.on('drain', onDrain)
+      this.#out.on('drain', onDrain)
     }
   }
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    return this.#res.write(chunk)
+    return this.#out.write(chunk)
   }
 }
 

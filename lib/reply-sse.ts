@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
 import { closeSource } from './close-source.js'
+import { negotiateCoding } from './compression.js'
 import { StreamContext } from './context.js'
 import { describe } from './describe.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_HEADER, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
@@ -68,6 +69,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     })
   }
   const headers = streamHeaders(reply)
+  const coding = settings.compress ? negotiateCoding(headers, request.headers['accept-encoding']) : undefined
   const invalid = invalidHeader(headers, request.raw.httpVersionMajor === 1)
   if (invalid !== undefined) {
     // Fastify would fail on the same header while replying with the error.
@@ -87,7 +89,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
 
   const context = contextOf(reply)
   registry.unwatch(context)
-  const pump = new StreamPump({ reply, headers, settings, context, owner: registry })
+  const pump = new StreamPump({ reply, headers, coding, settings, context, owner: registry })
   registry.add(pump)
   if (pump.ended) {
     // Gone already, or the server is closing: the source is not opened (a function is never called).
