@@ -16,16 +16,16 @@ export type StreamEncoder = zlib.Gzip | zlib.BrotliCompress
 const { Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, BROTLI_PARAM_QUALITY, BROTLI_PARAM_LGWIN } = zlib.constants
 
 // An encoder lives as long as its connection, and a server holds thousands: memory per stream is the
-// cost that counts. A 16 KiB window and memLevel 7 take deflate's state from 256 KiB to 128 KiB;
-// events repeat what the last few kilobytes said, so little is lost (`npm run bench:compress`).
+// cost that counts. An 8 KiB window and memLevel 6 take deflate's state from 256 KiB to 64 KiB; events
+// repeat what the last few hundred bytes said, so output grows by at most 5% (`npm run bench:compress`).
 // Every write is flushed with Z_SYNC_FLUSH: the pump writes once per batch.
-const GZIP_OPTIONS: zlib.ZlibOptions = { flush: Z_SYNC_FLUSH, windowBits: 14, memLevel: 7 }
-// Quality 11 (the default) costs about 20x the CPU of 5 per flush. Quality 5 with a window of at
-// most 64 KiB uses a smaller match finder than 4 (about 350 KiB per stream instead of 580 KiB) and
-// compresses better.
+const GZIP_OPTIONS: zlib.ZlibOptions = { flush: Z_SYNC_FLUSH, windowBits: 13, memLevel: 6 }
+// Quality 11 (the default) costs 10 to 20 times the CPU of 5 per flush; 4 took as much memory as 5
+// for larger output, and 3 and below larger still. A window of 4 KiB compressed small JSON events best, whether flushed one by
+// one or in batches, and 2.4 KiB ones as well as 64 KiB did.
 const BROTLI_OPTIONS: zlib.BrotliOptions = {
   flush: BROTLI_OPERATION_FLUSH,
-  params: { [BROTLI_PARAM_QUALITY]: 5, [BROTLI_PARAM_LGWIN]: 16 }
+  params: { [BROTLI_PARAM_QUALITY]: 5, [BROTLI_PARAM_LGWIN]: 12 }
 }
 
 /** Weights of the codings an Accept-Encoding header names (lowercase; `x-gzip` is gzip, RFC 9110 §8.4.1.3). */
@@ -44,9 +44,10 @@ function weightsOf (acceptEncoding: string): Map<string, number> {
 
 /**
  * RFC 9110 §12.5.3: the coding to send a stream in, or undefined to send it as it is. A coding the
- * header does not name takes the weight of `*`; q=0 refuses it. Between gzip and br of equal weight,
- * gzip: a stream keeps its encoder for as long as it is open, and br's takes about twice the memory
- * of gzip's for a few percent fewer bytes. An explicit `identity` weighted above both is honoured.
+ * header does not name takes the weight of `*`; q=0 refuses it. Between gzip and br of equal weight
+ * (browsers send both at q=1), gzip: a stream keeps its encoder for as long as it is open, and br's
+ * held about 3.4 times the memory of gzip's (`npm run bench:compress`) for as many bytes when events
+ * are flushed one by one (16% fewer in bursts). An explicit `identity` weighted above both is honoured.
  * No header, or nothing acceptable: the stream is sent unencoded (a 406 would only make an
  * EventSource retry forever).
  */

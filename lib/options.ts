@@ -13,9 +13,9 @@ export interface SsePluginOptions {
   /** When set, every stream starts with a `retry:` line: the client's reconnection delay in ms. */
   retry?: number
   /**
-   * Compress streams with gzip or br when the request's Accept-Encoding takes one (gzip on a tie: half
-   * the memory per open stream), flushing every batch of frames so each event arrives when it is
-   * sent. Costs an encoder per open stream (see the README for the measured memory).
+   * Compress streams with gzip or br when the request's Accept-Encoding takes one (gzip on a tie: its
+   * encoder holds about a third of br's memory), flushing every batch of frames so each event arrives
+   * when it is sent. Costs an encoder per open stream (see the README for the measured memory).
    * @default false
    */
   compress?: boolean
