@@ -3,14 +3,13 @@ import { randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import http2 from 'node:http2'
 import type { Readable } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
 import compressPlugin from '@fastify/compress'
 import { EventSource } from 'eventsource'
 import Fastify, { type FastifyReply } from 'fastify'
 import ssePlugin, { type SseStreamOptions } from '../../lib/index.js'
 import { buildApp } from '../fixtures/app.js'
 import { readDecoded } from '../fixtures/encoding.js'
-import { closeApp, rawGet, urlOf } from '../fixtures/http.js'
+import { bufferedSamples, closeApp, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
 import { deferred, until } from '../fixtures/wait.js'
 
@@ -300,11 +299,7 @@ t.test('a client that stops reading holds the generator still behind the encoder
   // The response is never read.
   await heldStill(() => pulled)
   const heldAt = pulled
-  const buffered: number[] = []
-  for (let i = 0; i < 5; i++) {
-    await sleep(50)
-    buffered.push(raw?.writableLength ?? -1)
-  }
+  const buffered = await bufferedSamples(raw)
   t.equal(pulled, heldAt, `held still at ${heldAt} values while the client reads nothing`)
   t.ok(encoder !== undefined, 'the stream went through an encoder')
   t.ok(buffered[0]! >= 0 && buffered[0]! < 4 * FRAME_BYTES, `server-side buffer stays bounded (${buffered[0]} bytes)`)
