@@ -21,8 +21,8 @@ const { Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, BROTLI_PARAM_QUALITY, BROTLI_PARAM
 // Every write is flushed with Z_SYNC_FLUSH: the pump writes once per batch.
 const GZIP_OPTIONS: zlib.ZlibOptions = { flush: Z_SYNC_FLUSH, windowBits: 13, memLevel: 6 }
 // Quality 11 (the default) costs 10 to 20 times the CPU of 5 per flush; 4 took as much memory as 5
-// for larger output, and 3 and below larger still. A window of 4 KiB compressed small JSON events best, whether flushed one by
-// one or in batches, and 2.4 KiB ones as well as 64 KiB did.
+// for larger output, and 3 and below larger still. A 4 KiB window compressed small JSON events best,
+// flushed one by one or in batches, and 2.4 KiB events as well as a 64 KiB window did.
 const BROTLI_OPTIONS: zlib.BrotliOptions = {
   flush: BROTLI_OPERATION_FLUSH,
   params: { [BROTLI_PARAM_QUALITY]: 5, [BROTLI_PARAM_LGWIN]: 12 }
@@ -77,7 +77,8 @@ function varyWithAcceptEncoding (vary: OutgoingHttpHeaders[string]): string {
  * as it is; otherwise the response varies on Accept-Encoding whatever the answer, so that a cache
  * never hands one client's coding to another.
  */
-export function negotiateCoding (headers: OutgoingHttpHeaders, acceptEncoding: string | undefined): ContentCoding | undefined {
+export function negotiateCoding (headers: OutgoingHttpHeaders, acceptEncoding: string | undefined):
+ContentCoding | undefined {
   if (headers['content-encoding'] !== undefined) return undefined
   headers.vary = varyWithAcceptEncoding(headers.vary)
   const coding = preferredCoding(acceptEncoding)

@@ -136,8 +136,8 @@ function compressOf (value: unknown, fallback: boolean): boolean {
   return fail('compress', 'use true or false')
 }
 
-const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'compress', 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
-  'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl']
+const PLUGIN_OPTIONS = ['heartbeat', 'retry', 'serialize', 'compress', 'history', 'maxSubscriberQueue', 'redis',
+  'redisPrefix', 'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 
