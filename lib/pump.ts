@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Feeder, StreamSink } from './adoption.js'
 import type { StreamContext } from './context.js'
+import { encoderFor, type ContentCoding } from './compression.js'
 import { clientGone } from './connection.js'
 import type { Flushable } from './flush-scheduler.js'
 import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
@@ -45,6 +46,8 @@ export interface PumpOptions {
   readonly reply: FastifyReply
   /** The response headers, already validated: written when the stream starts. */
   readonly headers: OutgoingHttpHeaders
+  /** The coding the stream is sent in (its head says so already); undefined: unencoded. */
+  readonly coding?: ContentCoding | undefined
   readonly settings: StreamSettings
   readonly context: StreamContext
   readonly owner: PumpOwner
@@ -61,6 +64,8 @@ const COALESCE_CHARS = 16 * 1024
 /** Where a response keeps its pump, so that one shared listener serves every stream. */
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
+/** Where frames are written: the response, or the encoder in front of it. */
+type FrameOut = Pick<StreamTarget, 'write' | 'end' | 'on' | 'removeListener'> & { [kPump]: StreamPump }
 
 /** The pump set up on this response, if any (a stream started, or is opening, on it). */
 export function pumpOf (res: object): StreamPump | undefined {
@@ -112,6 +117,8 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   readonly #reply: FastifyReply
   readonly #res: OwnedTarget
+  #out: FrameOut
+  readonly #coding: ContentCoding | undefined
   /** The head still to write; null once written. */
   #headers: OutgoingHttpHeaders | null
   readonly #settings: StreamSettings
@@ -131,10 +138,11 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** What the registry keeps of this stream (its client, its trace), when it keeps anything. */
   registration: unknown = null
 
-  constructor ({ reply, headers, settings, context, owner, endAt }: PumpOptions) {
+  constructor ({ reply, headers, coding, settings, context, owner, endAt }: PumpOptions) {
     this.#reply = reply
+    this.#coding = coding
     this.#deadlines = endAt === undefined ? null : newDeadlines(endAt)
-    this.#res = reply.raw as unknown as OwnedTarget
+    this.#res = this.#out = reply.raw as unknown as OwnedTarget
     this.#headers = headers
     this.#settings = settings
     this.#context = context
@@ -243,7 +251,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       }
       if (this.#headers === null && !res.writableEnded) {
         if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
-        res.end()
+        this.#out.end()
         // Its last frames wait behind a full socket: a client that never reads them is cut in time.
         const { writeTimeout } = this.#settings
         if (this.#blocked && writeTimeout !== false) setTimeout(cutUnfinished, writeTimeout, res).unref()
@@ -321,7 +329,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** The socket has room again. */
   drained (): void {
     this.#blocked = false
-    this.#res.removeListener('drain', onDrain)
+    this.#out.removeListener('drain', onDrain)
     this.#feeder?.resume()
   }
 
@@ -341,6 +349,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       this.end('error', err)
       return
     }
+    if (this.#coding !== undefined) this.#encode(this.#coding)
     // Ending as it starts (the server is closing): the closing `retry:` follows at once.
     if (closing) return
     if (this.#settings.retry !== undefined) {
@@ -360,7 +369,14 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     }
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
-    this.#res.removeListener('drain', onDrain)
+    this.#out.removeListener('drain', onDrain)
+  }
+
+  /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */
+  #encode (coding: ContentCoding): void {
+    const encoder = encoderFor(this.#reply.raw, coding) as unknown as FrameOut
+    encoder[kPump] = this
+    this.#out = encoder
   }
 
   #finalize (): void {
@@ -382,7 +398,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.idleTicks = 0
     if (!this.#write(chunk) && !this.#blocked) {
       this.#blocked = true
-      this.#res.on('drain', onDrain)
+      this.#out.on('drain', onDrain)
       const { writeTimeout } = this.#settings
       if (writeTimeout === false) return
       const deadlines = this.#deadlines ??= newDeadlines(undefined)
@@ -409,7 +425,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    return this.#res.write(chunk)
+    return this.#out.write(chunk)
   }
 }
 

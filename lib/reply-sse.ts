@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
 import { closeSource } from './close-source.js'
+import { negotiateCoding } from './compression.js'
 import { StreamContext } from './context.js'
 import { describe } from './describe.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_HEADER, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
@@ -108,9 +109,11 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
 
+  // After any refusal: its few bytes go unencoded.
+  const coding = settings.compress ? negotiateCoding(headers, request.headers['accept-encoding']) : undefined
   const context = contextOf(reply)
   registry.unwatch(context)
-  const pump = new StreamPump({ reply, headers, settings, context, owner: registry, endAt })
+  const pump = new StreamPump({ reply, headers, coding, settings, context, owner: registry, endAt })
   registry.add(pump, clientKey)
   // A credential that expired already: the client is told to come back (and authenticate again).
   if (endAt !== undefined && endAt <= Date.now()) pump.end('expired')

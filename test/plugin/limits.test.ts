@@ -203,3 +203,15 @@ t.test('a clientKey that throws is the reply\'s error, and the source it was giv
   t.equal(channel.size, 0, 'the subscription was closed')
   t.equal(app.sse.stats().sources, 0)
 })
+
+t.test('a refusal on a compressed route is plain text: its head says no content-encoding', async t => {
+  const { app } = await buildApp(t, { maxStreams: 1, compress: true })
+  app.get('/events', (_request, reply) => reply.sse(holdingRoute().source))
+  const url = (await urlOf(app)) + '/events'
+  const holder = await rawGet(url, { ...ES, 'accept-encoding': 'gzip' })
+  t.teardown(() => { holder.request.destroy() })
+  t.equal(holder.response.headers['content-encoding'], 'gzip', 'the stream served is compressed')
+  const refused = await rawGet(url, { ...ES, 'accept-encoding': 'gzip' })
+  t.equal(refused.response.headers['content-encoding'], undefined)
+  t.match(await bodyOf(refused.response), /^: refused: max-streams\n\nretry: \d+\n\n$/)
+})
