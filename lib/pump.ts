@@ -30,6 +30,8 @@ export interface StreamTarget {
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
   readonly writableEnded: boolean
   readonly writableFinished: boolean
+  /** Node's: a write was refused and 'drain' has not come since (absent on HTTP/2's compat response). */
+  readonly writableNeedDrain?: boolean
 }
 
 /** What a pump reports to: the app's registry of streams, its heartbeat clock and its flush rounds. */
@@ -254,7 +256,9 @@ export class StreamPump implements Beating, Flushable, StreamSink {
         this.#out.end()
         // Its last frames wait behind a full socket: a client that never reads them is cut in time.
         const { writeTimeout } = this.#settings
-        if (this.#blocked && writeTimeout !== false) setTimeout(cutUnfinished, writeTimeout, res).unref()
+        if ((this.#blocked || this.#encodedBackedUp()) && writeTimeout !== false) {
+          setTimeout(cutUnfinished, writeTimeout, res).unref()
+        }
       }
     } else if (this.#headers !== null) {
       // Gone before the head was written: Fastify must not answer on a closed connection either.
@@ -329,7 +333,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** The socket has room again. */
   drained (): void {
     this.#blocked = false
-    this.#out.removeListener('drain', onDrain)
+    this.#stopWaitingForDrain()
     this.#feeder?.resume()
   }
 
@@ -369,7 +373,20 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     }
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
+    this.#stopWaitingForDrain()
+  }
+
+  #stopWaitingForDrain (): void {
     this.#out.removeListener('drain', onDrain)
+    if (this.#out !== this.#res) this.#res.removeListener('drain', onDrain)
+  }
+
+  /**
+   * Whether the response itself is full behind an encoder: the encoder still takes some input (its own
+   * buffers), but a source must be held back, and a write deadline run, from the moment the client stops.
+   */
+  #encodedBackedUp (): boolean {
+    return this.#out !== this.#res && this.#res.writableNeedDrain === true
   }
 
   /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */
@@ -396,9 +413,11 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.#pending = ''
     this.#pendingBytes = null
     this.idleTicks = 0
-    if (!this.#write(chunk) && !this.#blocked) {
+    const full = !this.#write(chunk)
+    if ((full || this.#encodedBackedUp()) && !this.#blocked) {
       this.#blocked = true
-      this.#out.on('drain', onDrain)
+      // Behind an encoder, wait for whichever is full: its drain lets the other flow again.
+      ;(full ? this.#out : this.#res).on('drain', onDrain)
       const { writeTimeout } = this.#settings
       if (writeTimeout === false) return
       const deadlines = this.#deadlines ??= newDeadlines(undefined)

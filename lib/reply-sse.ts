@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
@@ -33,6 +34,13 @@ export function contextOf (reply: FastifyReply, watcher?: StreamRegistry): Strea
     watcher?.watch(context, reply.raw)
   }
   return context
+}
+
+/** The head without the stream's content coding: a refusal's few bytes go unencoded. */
+function plain (headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  if (headers['content-encoding'] === undefined) return headers
+  const { 'content-encoding': _coding, ...rest } = headers
+  return rest
 }
 
 function feederOf (iterator: SseIterator, pump: StreamPump, reply: FastifyReply): Feeder {
@@ -160,7 +168,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
       return
     }
     pump.abandon()
-    registry.refused(request, refusal, refuse(reply, headers, refusal, settings))
+    registry.refused(request, refusal, refuse(reply, plain(headers), refusal, settings))
     closeSource(iterator, request.log)
   }
 }

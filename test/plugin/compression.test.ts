@@ -347,3 +347,64 @@ t.test('a client that leaves mid-stream finalizes the generator and the encoder 
   await until(() => encoder!.destroyed, 2000, 'the encoder to be destroyed')
   t.equal(encoder!._handle, null, 'its zlib handle is closed')
 })
+
+t.test('a client that stops reading a compressed stream is cut after writeTimeout, even while the encoder still takes input', async t => {
+  const { app } = await buildApp(t, { compress: true, writeTimeout: 500, heartbeat: false })
+  let raw: FastifyReply['raw'] | undefined
+  let finalized = false
+  app.get('/feed', (_request, reply) => {
+    raw = reply.raw
+    return reply.sse(async function * () {
+      try {
+        // Incompressible until the response is full, then a modest feed the encoder's buffers absorb.
+        for (let i = 0; i < 100_000 && raw!.writableNeedDrain !== true; i++) yield randomBytes(1500).toString('base64')
+        for (let n = 0; ; n++) {
+          await new Promise(resolve => setTimeout(resolve, 20))
+          yield { event: 'tick', data: { n } }
+        }
+      } finally {
+        finalized = true
+      }
+    })
+  })
+  const { request, response } = await rawGet((await urlOf(app)) + '/feed', { 'accept-encoding': 'gzip' })
+  t.teardown(() => { request.destroy() })
+  response.pause()
+  await until(() => raw?.writableNeedDrain === true, 10_000, 'the response to fill')
+  await until(() => finalized, 5000, 'the frozen client to be cut and its source finalized')
+  t.ok(raw!.destroyed, 'its connection cut')
+  t.equal(app.sse.stats().ends['write-timeout'], 1)
+})
+
+t.test('a compressed stream that ends behind a full response is cut after writeTimeout, not left open with its encoder', async t => {
+  const { app } = await buildApp(t, { compress: true, writeTimeout: 300, heartbeat: false })
+  let raw: FastifyReply['raw'] | undefined
+  app.get('/burst', (_request, reply) => {
+    raw = reply.raw
+    return reply.sse(async function * () {
+      for (let i = 0; i < 100_000 && raw!.writableNeedDrain !== true; i++) yield randomBytes(1500).toString('base64')
+      yield 'last'
+    })
+  })
+  const { request, response } = await rawGet((await urlOf(app)) + '/burst', { 'accept-encoding': 'gzip' })
+  t.teardown(() => { request.destroy() })
+  response.pause()
+  await until(() => app.sse.stats().ends['source-done'] === 1, 10_000, 'the source to finish')
+  await until(() => raw!.destroyed, 5000, 'the connection to be cut')
+  t.pass('cut: its last frames could not get through a client that reads nothing')
+})
+
+t.test('a refusal found once the source opened (a full channel) is plain on a compressed route', async t => {
+  const { app } = await buildApp(t, { compress: true, maxChannelSubscribers: 1 })
+  const channel = app.sse.channel('news')
+  app.get('/news', (_request, reply) => reply.sse(({ signal }) => channel.subscribe({ signal })))
+  const url = (await urlOf(app)) + '/news'
+  const holder = await rawGet(url, { 'accept-encoding': 'gzip' })
+  t.teardown(() => { holder.request.destroy() })
+  await until(() => channel.size === 1)
+  const refused = await rawGet(url, { 'accept-encoding': 'gzip' })
+  t.equal(refused.response.headers['content-encoding'], undefined)
+  let body = ''
+  for await (const chunk of refused.response) body += chunk
+  t.match(body, /^: refused: channel-subscribers\n\nretry: \d+\n\n$/)
+})
