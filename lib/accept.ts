@@ -8,7 +8,8 @@ const SPECIFICITY: Record<string, number> = { 'text/event-stream': 3, 'text/*': 
 // read '', '-0', '0x0' or '0e5' as a weight of 0 and refuse the stream on a malformed header.
 const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
-function qualityOf (params: string[]): number {
+/** The weight (`q=`) among a range's parameters: 1 when absent or malformed. Also read for Accept-Encoding. */
+export function qualityOf (params: string[]): number {
   for (const param of params) {
     const eq = param.indexOf('=')
     if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'q') continue

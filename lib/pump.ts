@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Feeder, StreamSink } from './adoption.js'
 import type { StreamContext } from './context.js'
+import { encoderFor, type ContentCoding } from './compression.js'
 import { clientGone } from './connection.js'
 import type { Flushable } from './flush-scheduler.js'
 import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
@@ -29,6 +30,8 @@ export interface StreamTarget {
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
   readonly writableEnded: boolean
   readonly writableFinished: boolean
+  /** Node's: a write was refused and 'drain' has not come since (absent on HTTP/2's compat response). */
+  readonly writableNeedDrain?: boolean
 }
 
 /** What a pump reports to: the app's registry of streams, its heartbeat clock and its flush rounds. */
@@ -45,6 +48,8 @@ export interface PumpOptions {
   readonly reply: FastifyReply
   /** The response headers, already validated: written when the stream starts. */
   readonly headers: OutgoingHttpHeaders
+  /** The coding the stream is sent in (its head says so already); undefined: unencoded. */
+  readonly coding?: ContentCoding | undefined
   readonly settings: StreamSettings
   readonly context: StreamContext
   readonly owner: PumpOwner
@@ -61,6 +66,8 @@ const COALESCE_CHARS = 16 * 1024
 /** Where a response keeps its pump, so that one shared listener serves every stream. */
 const kPump = Symbol('fastify-sse-stream.pump')
 type OwnedTarget = StreamTarget & { [kPump]: StreamPump }
+/** Where frames are written: the response, or the encoder in front of it. */
+type FrameOut = Pick<StreamTarget, 'write' | 'end' | 'on' | 'removeListener'> & { [kPump]: StreamPump }
 
 /** The pump set up on this response, if any (a stream started, or is opening, on it). */
 export function pumpOf (res: object): StreamPump | undefined {
@@ -112,6 +119,8 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   readonly #reply: FastifyReply
   readonly #res: OwnedTarget
+  #out: FrameOut
+  readonly #coding: ContentCoding | undefined
   /** The head still to write; null once written. */
   #headers: OutgoingHttpHeaders | null
   readonly #settings: StreamSettings
@@ -131,10 +140,11 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** What the registry keeps of this stream (its client, its trace), when it keeps anything. */
   registration: unknown = null
 
-  constructor ({ reply, headers, settings, context, owner, endAt }: PumpOptions) {
+  constructor ({ reply, headers, coding, settings, context, owner, endAt }: PumpOptions) {
     this.#reply = reply
+    this.#coding = coding
     this.#deadlines = endAt === undefined ? null : newDeadlines(endAt)
-    this.#res = reply.raw as unknown as OwnedTarget
+    this.#res = this.#out = reply.raw as unknown as OwnedTarget
     this.#headers = headers
     this.#settings = settings
     this.#context = context
@@ -243,10 +253,12 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       }
       if (this.#headers === null && !res.writableEnded) {
         if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
-        res.end()
+        this.#out.end()
         // Its last frames wait behind a full socket: a client that never reads them is cut in time.
         const { writeTimeout } = this.#settings
-        if (this.#blocked && writeTimeout !== false) setTimeout(cutUnfinished, writeTimeout, res).unref()
+        if ((this.#blocked || this.#encodedBackedUp()) && writeTimeout !== false) {
+          setTimeout(cutUnfinished, writeTimeout, res).unref()
+        }
       }
     } else if (this.#headers !== null) {
       // Gone before the head was written: Fastify must not answer on a closed connection either.
@@ -321,7 +333,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   /** The socket has room again. */
   drained (): void {
     this.#blocked = false
-    this.#res.removeListener('drain', onDrain)
+    this.#stopWaitingForDrain()
     this.#feeder?.resume()
   }
 
@@ -341,6 +353,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       this.end('error', err)
       return
     }
+    if (this.#coding !== undefined) this.#encode(this.#coding)
     // Ending as it starts (the server is closing): the closing `retry:` follows at once.
     if (closing) return
     if (this.#settings.retry !== undefined) {
@@ -360,7 +373,27 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     }
     this.#owner.heartbeats.delete(this, this.#settings.heartbeat)
     this.#res.removeListener('close', onClose)
-    this.#res.removeListener('drain', onDrain)
+    this.#stopWaitingForDrain()
+  }
+
+  #stopWaitingForDrain (): void {
+    this.#out.removeListener('drain', onDrain)
+    if (this.#out !== this.#res) this.#res.removeListener('drain', onDrain)
+  }
+
+  /**
+   * Whether the response itself is full behind an encoder: the encoder still takes some input (its own
+   * buffers), but a source must be held back, and a write deadline run, from the moment the client stops.
+   */
+  #encodedBackedUp (): boolean {
+    return this.#out !== this.#res && this.#res.writableNeedDrain === true
+  }
+
+  /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */
+  #encode (coding: ContentCoding): void {
+    const encoder = encoderFor(this.#reply.raw, coding) as unknown as FrameOut
+    encoder[kPump] = this
+    this.#out = encoder
   }
 
   #finalize (): void {
@@ -380,9 +413,11 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     this.#pending = ''
     this.#pendingBytes = null
     this.idleTicks = 0
-    if (!this.#write(chunk) && !this.#blocked) {
+    const full = !this.#write(chunk)
+    if ((full || this.#encodedBackedUp()) && !this.#blocked) {
       this.#blocked = true
-      this.#res.on('drain', onDrain)
+      // Behind an encoder, wait for whichever is full: its drain lets the other flow again.
+      ;(full ? this.#out : this.#res).on('drain', onDrain)
       const { writeTimeout } = this.#settings
       if (writeTimeout === false) return
       const deadlines = this.#deadlines ??= newDeadlines(undefined)
@@ -409,7 +444,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    return this.#res.write(chunk)
+    return this.#out.write(chunk)
   }
 }
 

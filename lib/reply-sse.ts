@@ -1,7 +1,9 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
 import { closeSource } from './close-source.js'
+import { negotiateCoding } from './compression.js'
 import { StreamContext } from './context.js'
 import { describe } from './describe.js'
 import { FST_SSE_ALREADY_SENT, FST_SSE_INVALID_HEADER, FST_SSE_INVALID_SOURCE, FST_SSE_NOT_ACCEPTABLE } from './errors.js'
@@ -32,6 +34,13 @@ export function contextOf (reply: FastifyReply, watcher?: StreamRegistry): Strea
     watcher?.watch(context, reply.raw)
   }
   return context
+}
+
+/** The head without the stream's content coding: a refusal's few bytes go unencoded. */
+function plain (headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  if (headers['content-encoding'] === undefined) return headers
+  const { 'content-encoding': _coding, ...rest } = headers
+  return rest
 }
 
 function feederOf (iterator: SseIterator, pump: StreamPump, reply: FastifyReply): Feeder {
@@ -108,9 +117,11 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return closeSource(source, request.log)
   }
 
+  // After any refusal: its few bytes go unencoded.
+  const coding = settings.compress ? negotiateCoding(headers, request.headers['accept-encoding']) : undefined
   const context = contextOf(reply)
   registry.unwatch(context)
-  const pump = new StreamPump({ reply, headers, settings, context, owner: registry, endAt })
+  const pump = new StreamPump({ reply, headers, coding, settings, context, owner: registry, endAt })
   registry.add(pump, clientKey)
   // A credential that expired already: the client is told to come back (and authenticate again).
   if (endAt !== undefined && endAt <= Date.now()) pump.end('expired')
@@ -157,7 +168,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
       return
     }
     pump.abandon()
-    registry.refused(request, refusal, refuse(reply, headers, refusal, settings))
+    registry.refused(request, refusal, refuse(reply, plain(headers), refusal, settings))
     closeSource(iterator, request.log)
   }
 }

@@ -147,14 +147,20 @@ export class Subscription implements AsyncIterableIterator<ChannelMessage>, Adop
 
   /**
    * Hand out what `replay()` gives before any live event; live events it already holds are dropped.
-   * It is read once a consumer comes (a stream adopts it, or a pull): one refused before that, by an
-   * admission limit, costs no history read.
+   * It is read when a consumer comes, or at the latest once the code that subscribed has run on (a
+   * microtask): a stream refused by an admission limit in the meantime costs no history read, and the
+   * read still sees the history as it was when the client subscribed (later, its id might have been
+   * pushed out by new events, and it would be told of a gap it did not have).
    */
   replayFrom (replay: () => Promise<Replay>, lastEventId: string): void {
     this.#floor = REPLAYING
     this.#last = lastEventId
     this.#replay = replay
-    if (this.#consumer !== null) this.#readReplay()
+    if (this.#consumer !== null) {
+      this.#readReplay()
+    } else {
+      queueMicrotask(() => { this.#readReplay() })
+    }
   }
 
   /** End without telling the owner (it is ending everything). */

@@ -73,7 +73,7 @@ t.test('over HTTP/2, te and http2-settings are left out, and an array for a sing
   t.equal(gen.starts, 0)
 })
 
-t.test('a second reply.sse() while the first source still opens is refused, and leaves the first stream whole', async t => {
+t.test('a second reply.sse() while the first source still opens is refused (its promise is the first stream\'s), and leaves the first stream whole', async t => {
   const { app, logs } = await buildApp(t)
   let finalized = 0
   let second: Promise<void> | undefined
@@ -94,9 +94,9 @@ t.test('a second reply.sse() while the first source still opens is refused, and 
   })
   const stream = await openStream(app, '/events')
   t.same((await stream.take(1)).map(event => event.data), ['first'], 'the first stream runs')
-  await second
   t.ok(logs.some(line => (line.err as { code?: string } | undefined)?.code === 'FST_SSE_ALREADY_SENT'), 'the second is refused, logged')
   await stream.close()
+  await second
   t.equal(finalized, 1, 'the first source is finalized when its client leaves')
   t.equal(app.sse.streams, 0)
   t.match(logsOf(logs, 'sse stream ended'), [{ reason: 'client-gone' }])

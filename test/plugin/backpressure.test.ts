@@ -1,8 +1,7 @@
 import t from 'tap'
 import type { FastifyReply } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../fixtures/app.js'
-import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
+import { bodyOf, bufferedSamples, rawGet, urlOf } from '../fixtures/http.js'
 import { until } from '../fixtures/wait.js'
 
 const FRAME = 64 * 1024
@@ -21,11 +20,7 @@ t.test('a client that stops reading holds the generator still, with the server b
   let last = -1
   await until(() => { const still = pulled === last; last = pulled; return still }, 5000, 'the generator to stop')
   const heldAt = pulled
-  const buffered: number[] = []
-  for (let i = 0; i < 5; i++) {
-    await sleep(50)
-    buffered.push(raw?.writableLength ?? -1)
-  }
+  const buffered = await bufferedSamples(raw)
   t.equal(pulled, heldAt, `held still at ${heldAt} values while the client reads nothing`)
   t.ok(buffered[0]! >= 0 && buffered[0]! < 4 * FRAME, `server-side buffer stays bounded (${buffered[0]} bytes)`)
   t.same(new Set(buffered).size, 1, 'and does not grow: a heartbeat is skipped while the socket is full')

@@ -221,3 +221,21 @@ t.test('an end beyond one timer\'s reach (Node caps a delay at 2^31 - 1 ms, abou
   t.notOk(pump.ended, 'not ended early: it waits on')
   t.equal(app.sse.stats().open, 1)
 })
+
+t.test('writeTimeout: a socket full for a moment, then drained, is not cut when the deadline comes round', async t => {
+  const { app } = await buildApp(t, { writeTimeout: 300, heartbeat: false })
+  app.get('/events', (_request, reply) => reply.sse(async function * () {
+    for (let i = 0; i < 40; i++) yield 'x'.repeat(FRAME)
+    // Still open when the deadline's timer fires, long after the socket drained.
+    await sleep(700)
+    yield 'last'
+  }))
+  const { response } = await rawGet((await urlOf(app)) + '/events', ES)
+  response.pause()
+  await sleep(100)
+  response.resume()
+  const body = await bodyOf(response)
+  t.match(body, /data: last\n\n$/)
+  t.equal(app.sse.stats().ends['source-done'], 1)
+  t.equal(app.sse.stats().ends['write-timeout'], 0)
+})

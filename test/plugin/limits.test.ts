@@ -2,7 +2,7 @@ import t from 'tap'
 import { EventSource } from 'eventsource'
 import type { SseContext } from '../../lib/index.js'
 import { buildApp } from '../fixtures/app.js'
-import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
+import { bodyOf, closeApp, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
 import { until } from '../fixtures/wait.js'
 
@@ -188,9 +188,9 @@ t.test('a real EventSource refused at the limit comes back by itself and is serv
   await until(() => secondData.length > 0, 10_000, 'the second to be served once the first left')
   t.equal(secondData[0], '0', 'served from the start')
   t.equal(served, 2)
-  // A reconnecting EventSource opens a fresh keep-alive socket that app.close() would wait for.
   second.close()
-  app.server.closeAllConnections()
+  // After an aborted fetch undici opens a fresh keep-alive socket that app.close() would wait for.
+  await closeApp(app)
 })
 
 t.test('a clientKey that throws is the reply\'s error, and the source it was given is closed, not leaked', async t => {
@@ -202,4 +202,16 @@ t.test('a clientKey that throws is the reply\'s error, and the source it was giv
   t.match(response.json(), { message: 'no user' })
   t.equal(channel.size, 0, 'the subscription was closed')
   t.equal(app.sse.stats().sources, 0)
+})
+
+t.test('a refusal on a compressed route is plain text: its head says no content-encoding', async t => {
+  const { app } = await buildApp(t, { maxStreams: 1, compress: true })
+  app.get('/events', (_request, reply) => reply.sse(holdingRoute().source))
+  const url = (await urlOf(app)) + '/events'
+  const holder = await rawGet(url, { ...ES, 'accept-encoding': 'gzip' })
+  t.teardown(() => { holder.request.destroy() })
+  t.equal(holder.response.headers['content-encoding'], 'gzip', 'the stream served is compressed')
+  const refused = await rawGet(url, { ...ES, 'accept-encoding': 'gzip' })
+  t.equal(refused.response.headers['content-encoding'], undefined)
+  t.match(await bodyOf(refused.response), /^: refused: max-streams\n\nretry: \d+\n\n$/)
 })

@@ -7,11 +7,12 @@ const code = 'FST_SSE_INVALID_OPTION'
 /** A stand-in with the two methods settingsOf checks to recognize an ioredis client. */
 const redisClient = { xadd () {}, duplicate () {} }
 
-t.test('defaults: heartbeat 15000, no retry, JSON.stringify, history 1000, queue 1000, no redis, prefix sse:, Last-Event-ID up to 512 bytes, idle channels and keys forgotten after 10 min, Redis history kept 24 h', async t => {
+t.test('defaults: heartbeat 15000, no retry, JSON.stringify, no compression, history 1000, queue 1000, no redis, prefix sse:, Last-Event-ID up to 512 bytes, idle channels and keys forgotten after 10 min, Redis history kept 24 h', async t => {
   for (const settings of [settingsOf(), settingsOf({})]) {
     t.equal(settings.heartbeat, 15000)
     t.equal(settings.retry, undefined)
     t.equal(settings.serialize, JSON.stringify)
+    t.equal(settings.compress, false)
     t.equal(settings.history, 1000)
     t.equal(settings.maxSubscriberQueue, 1000)
     t.equal(settings.redis, undefined)
@@ -37,6 +38,7 @@ t.test('keeps every valid value given', async t => {
     heartbeat: 5000,
     retry: 3000,
     serialize: (value: unknown) => String(value),
+    compress: true,
     history: 10,
     maxSubscriberQueue: 5,
     redis: 'redis://127.0.0.1:6379',
@@ -84,6 +86,7 @@ t.test('rejects every invalid option with FST_SSE_INVALID_OPTION naming the opti
     heartbeat: [0, -1, 1.5, '1000', true, null, Number.NaN, Infinity],
     retry: [-1, 1.5, '0', false, null, Number.NaN, 2 ** 53],
     serialize: ['json', {}, null, false],
+    compress: ['true', 1, 0, null, {}],
     history: [-1, 1.5, '10', null, Infinity, false],
     maxSubscriberQueue: [0, -1, 2.5, '5', null, false],
     redis: ['127.0.0.1:6379', 'http://127.0.0.1', '', 42, {}, null, { xadd () {} }, false],
@@ -132,26 +135,28 @@ t.test('stream options override the plugin settings one by one, 0 and false incl
   const serialize = (value: unknown) => String(value)
   const rest = { maxLifetime: false, writeTimeout: 30_000, refuseWith: 200, refusalRetry: 5000 }
   t.strictSame({ ...streamSettingsOf(settings, {}) },
-    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, ...rest })
+    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, compress: false, ...rest })
   t.strictSame({ ...streamSettingsOf(settings, { heartbeat: false, retry: 0 }) },
-    { heartbeat: false, retry: 0, serialize: JSON.stringify, ...rest })
-  t.strictSame({ ...streamSettingsOf(settings, { serialize }) },
-    { heartbeat: 1000, retry: 100, serialize, ...rest })
+    { heartbeat: false, retry: 0, serialize: JSON.stringify, compress: false, ...rest })
+  t.strictSame({ ...streamSettingsOf(settings, { serialize, compress: true }) },
+    { heartbeat: 1000, retry: 100, serialize, compress: true, ...rest })
+  t.equal(streamSettingsOf(settingsOf({ compress: true }), { compress: false }).compress, false)
   t.strictSame({ ...streamSettingsOf(settings, { maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 }) },
-    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 })
+    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, compress: false, maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 })
   t.ok(Object.isFrozen(streamSettingsOf(settings, { heartbeat: 50 })), 'the stream settings are frozen too')
 })
 
 t.test('stream options are validated like plugin options, and unknown ones rejected', async t => {
   const settings = settingsOf()
   const invalid: Array<[string, unknown]> = [['heartbeat', 0], ['heartbeat', true], ['retry', -1], ['serialize', 'json'],
-    ['maxLifetime', 0], ['writeTimeout', true], ['refuseWith', 404], ['refusalRetry', -5]]
+    ['maxLifetime', 0], ['writeTimeout', true], ['refuseWith', 404], ['refusalRetry', -5], ['compress', 'gzip'],
+    ['compress', 1], ['compress', null]]
   for (const [name, value] of invalid) {
     t.throws(() => streamSettingsOf(settings, { [name]: value } as SseStreamOptions),
       { code, message: new RegExp(`option ${name}: `) }, `${name}: ${String(value)}`)
   }
   t.throws(() => streamSettingsOf(settings, { history: 5 } as SseStreamOptions),
-    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize, maxLifetime, writeTimeout, refuseWith, refusalRetry, endAt/ },
+    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize, compress, maxLifetime, writeTimeout, refuseWith, refusalRetry, endAt/ },
     'plugin-wide options are not stream options')
   t.throws(() => streamSettingsOf(settings, { retyr: 5 } as SseStreamOptions), { code, message: /option retyr: / })
   for (const options of [null, 5, 'fast']) {

@@ -127,3 +127,23 @@ t.test('asked to catch up again while a round runs (the connection came back mea
   feeds.accept('a:c', announce('1-3', '1-2'))
   t.same(received, ['1-2', '1-3'])
 })
+
+t.test('a position Redis did not answer is asked again a second later, unless the channel is no longer watched by then', async t => {
+  let asked = 0
+  const redis: FeedRedis = {
+    now: () => 0,
+    available: () => true,
+    position: async () => { asked++; throw new Error('timed out') },
+    fetch: () => new Promise(() => {}),
+    subscribe: async () => {},
+    unsubscribe: () => {}
+  }
+  const sink = { deliver: () => {}, gap: () => {} }
+  const watched = new Feeds(redis, names, codec, sink, pino({ level: 'silent' }))
+  watched.watch('c')
+  await tick()
+  t.equal(asked, 1)
+  watched.unwatch('c')
+  await new Promise(resolve => setTimeout(resolve, 1300))
+  t.equal(asked, 1, 'not asked again for a channel no longer watched')
+})
