@@ -32,6 +32,8 @@ export interface StreamTarget {
   readonly writableFinished: boolean
   /** Node's: a write was refused and 'drain' has not come since (absent on HTTP/2's compat response). */
   readonly writableNeedDrain?: boolean
+  readonly writableLength: number
+  readonly writableHighWaterMark: number
 }
 
 /** What a pump reports to: the app's registry of streams, its heartbeat clock and its flush rounds. */
@@ -386,7 +388,9 @@ export class StreamPump implements Beating, Flushable, StreamSink {
    * buffers), but a source must be held back, and a write deadline run, from the moment the client stops.
    */
   #encodedBackedUp (): boolean {
-    return this.#out !== this.#res && this.#res.writableNeedDrain === true
+    const res = this.#res
+    // HTTP/2's compat response has no writableNeedDrain: its buffer at the high-water mark says the same.
+    return this.#out !== res && (res.writableNeedDrain ?? res.writableLength >= res.writableHighWaterMark)
   }
 
   /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */

@@ -97,6 +97,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
   if (request.method === 'HEAD' || reply.statusCode === 204 || reply.statusCode === 304) {
     // The stream's head, and no stream (a HEAD request, or a status without a body: Node would drop
     // every write, so nothing would ever hold the source back): the source is never opened.
+    if (settings.compress) negotiateCoding(headers, request.headers['accept-encoding'])
     reply.hijack()
     reply.raw.writeHead(reply.statusCode, headers)
     reply.raw.end()

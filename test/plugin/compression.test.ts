@@ -408,3 +408,40 @@ t.test('a refusal found once the source opened (a full channel) is plain on a co
   for await (const chunk of refused.response) body += chunk
   t.match(body, /^: refused: channel-subscribers\n\nretry: \d+\n\n$/)
 })
+
+t.test('over HTTP/2 too, a client that stops reading a compressed stream is cut after writeTimeout', async t => {
+  const { app } = await buildApp(t, { compress: true, writeTimeout: 500, heartbeat: false }, { http2: true } as never)
+  let raw: FastifyReply['raw'] | undefined
+  let finalized = false
+  app.get('/feed', (_request, reply) => {
+    raw = reply.raw
+    return reply.sse(async function * () {
+      try {
+        for (let i = 0; i < 100_000 && raw!.writableLength < raw!.writableHighWaterMark; i++) {
+          yield randomBytes(1500).toString('base64')
+        }
+        for (let n = 0; ; n++) {
+          await new Promise(resolve => setTimeout(resolve, 20))
+          yield { event: 'tick', data: { n } }
+        }
+      } finally {
+        finalized = true
+      }
+    })
+  })
+  const session = http2.connect(await urlOf(app))
+  t.teardown(() => { session.destroy() })
+  const stream = session.request({ ':path': '/feed', accept: 'text/event-stream', 'accept-encoding': 'gzip' })
+  stream.pause()
+  await until(() => finalized, 10_000, 'the frozen HTTP/2 client to be cut and its source finalized')
+  t.equal(app.sse.stats().ends['write-timeout'], 1)
+})
+
+t.test('HEAD on a compressed route answers the head a GET would have, content-encoding and vary included', async t => {
+  const { app } = await buildApp(t, { compress: true })
+  app.get('/events', (_request, reply) => reply.sse(['x']))
+  const url = (await urlOf(app)) + '/events'
+  const head = await fetch(url, { method: 'HEAD', headers: { accept: 'text/event-stream', 'accept-encoding': 'gzip' } })
+  t.equal(head.headers.get('content-encoding'), 'gzip')
+  t.equal(head.headers.get('vary'), 'accept-encoding')
+})
