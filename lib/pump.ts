@@ -30,8 +30,6 @@ export interface StreamTarget {
   removeListener (event: 'close' | 'drain', listener: () => void): unknown
   readonly writableEnded: boolean
   readonly writableFinished: boolean
-  /** Node's: a write was refused and 'drain' has not come since (absent on HTTP/2's compat response). */
-  readonly writableNeedDrain?: boolean
   readonly writableLength: number
   readonly writableHighWaterMark: number
 }
@@ -389,8 +387,9 @@ export class StreamPump implements Beating, Flushable, StreamSink {
    */
   #encodedBackedUp (): boolean {
     const res = this.#res
-    // HTTP/2's compat response has no writableNeedDrain: its buffer at the high-water mark says the same.
-    return this.#out !== res && (res.writableNeedDrain ?? res.writableLength >= res.writableHighWaterMark)
+    // Its buffer at the high-water mark: what writableNeedDrain says on HTTP/1.1, which HTTP/2's compat
+    // response has on some Node lines only.
+    return this.#out !== res && res.writableLength >= res.writableHighWaterMark
   }
 
   /** From now on frames go through an encoder (it finds its pump the way the response does, for 'drain'). */
