@@ -114,3 +114,24 @@ export const FST_SSE_LIMIT_REACHED = createError(
   'The stream was refused: %s. Retry after %d seconds (the Retry-After header)',
   429
 )
+
+export const FST_SSE_INVALID_EVENTS = createError(
+  'FST_SSE_INVALID_EVENTS',
+  'Invalid declaration of SSE events: %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_UNDECLARED_EVENT = createError(
+  'FST_SSE_UNDECLARED_EVENT',
+  'The event %s is not declared for this stream or channel (declared: %s); declare it in sseEvents()',
+  500,
+  TypeError
+)
+
+export const FST_SSE_INVALID_DATA = createError(
+  'FST_SSE_INVALID_DATA',
+  'The data of the event %s does not match its declared schema: %s',
+  500,
+  TypeError
+)

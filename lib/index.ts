@@ -7,7 +7,7 @@ import { contextOf, kContext, replySse } from './reply-sse.js'
 import { sseRoutes } from './route.js'
 import type { SseSource } from './source.js'
 import { kStreams, StreamRegistry } from './streams.js'
-import type { SseInstance } from './types.js'
+import type { ChannelOptions, SseInstance } from './types.js'
 
 /** How long `app.close()` waits for sources to finalize after their streams ended. */
 const CLOSE_GRACE_MS = 500
@@ -42,7 +42,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   })
   const sse: SseInstance = {
     get streams () { return streams.size },
-    channel: name => hub.channel(name),
+    channel: ((name: string, options?: ChannelOptions) => hub.channel(name, options)) as SseInstance['channel'],
     stats: () => ({ ...streams.stats(), ...hub.stats() })
   }
   app.decorate('sse', sse)
@@ -76,4 +76,11 @@ export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'
 export type { SseSource } from './source.js'
 export { GAP_EVENT } from './channels/gap.js'
-export type { Channel, ChannelMessage, PublishOptions, SseInstance, SubscribeOptions } from './types.js'
+export type {
+  Channel, ChannelMessage, ChannelOptions, DeclaredChannel, DeclaredChannelMessage, GapNotice, PublishOptions, SseInstance,
+  SseReplyMethod, SubscribeOptions
+} from './types.js'
+export {
+  sseEvents, type SseControl, type SseDataOf, type SseDeclaredEventsOf, type SseEvent, type SseEventOf,
+  type SseEventSchemas, type SseEventSource, type SseEventsOptions, type SseEventsResponse, type SseEventsSchema
+} from './events/declare.js'

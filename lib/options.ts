@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { isRedisClient, isRedisUrl, type SseRedisClient } from './channels/redis/client.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
+import type { EventCatalog } from './events/catalog.js'
 import type { Serializer } from './frame.js'
 
 /** Options of `app.register(ssePlugin, options)`. All are optional. */
@@ -327,6 +328,8 @@ export interface StreamSettings {
   readonly writeTimeout: number | false
   readonly refuseWith: 200 | 429 | 503
   readonly refusalRetry: number
+  /** The route's declared events (`sseEvents()` in its response schema): checked and serialized by them. */
+  readonly events?: EventCatalog | undefined
 }
 
 function streamSettingsFrom (options: SseStreamOptions, fallback: StreamSettings): StreamSettings {
@@ -338,7 +341,9 @@ function streamSettingsFrom (options: SseStreamOptions, fallback: StreamSettings
     maxLifetime: millisOrOff('maxLifetime', options.maxLifetime, fallback.maxLifetime),
     writeTimeout: delayOrOff('writeTimeout', options.writeTimeout, fallback.writeTimeout),
     refuseWith: refuseWithOf(options.refuseWith, fallback.refuseWith),
-    refusalRetry: refusalRetryOf(options.refusalRetry, fallback.refusalRetry)
+    refusalRetry: refusalRetryOf(options.refusalRetry, fallback.refusalRetry),
+    // A route's declaration, kept under a stream's own options (a stream cannot declare its own).
+    ...(fallback.events === undefined ? {} : { events: fallback.events })
   }
 }
 

@@ -293,7 +293,8 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     if (this.#ended) return false
     let frame: string
     try {
-      frame = frameOf(value, this.#settings.serialize)
+      const { events, serialize } = this.#settings
+      frame = events === undefined ? frameOf(value, serialize) : events.frame(value, serialize)
     } catch (err) {
       this.end('error', err)
       return false

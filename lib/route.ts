@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { catalogOfResponse, type EventCatalog } from './events/catalog.js'
 import { routeSettingsOf, type StreamSettings } from './options.js'
 
 function isAsyncIterable (value: unknown): value is AsyncIterable<unknown> {
@@ -28,11 +29,22 @@ export function sseRoutes (defaults: StreamSettings): (route: RouteOptions) => v
   return route => { wrapSseRoute(route, defaults) }
 }
 
+/** The events a route declared for its 200 stream (`sseEvents()`), compiled as the route is added. */
+function declaredEvents (route: RouteOptions): EventCatalog | undefined {
+  const responses = route.schema?.response as Record<string, unknown> | undefined
+  return responses === undefined ? undefined : catalogOfResponse(responses['200'] ?? responses['2xx'])
+}
+
 function wrapSseRoute (route: RouteOptions, defaults: StreamSettings): void {
   const marked = route.sse
-  if (marked === undefined || marked === false) return
+  const events = declaredEvents(route)
   // Checked as the route is added: a typo fails the route, not each of its requests.
-  if (marked !== true) route.config = { ...route.config, [kRouteSettings]: routeSettingsOf(defaults, marked) }
+  const own = typeof marked === 'object' ? routeSettingsOf(defaults, marked) : undefined
+  if (own !== undefined || events !== undefined) {
+    const settings = events === undefined ? own! : Object.freeze({ ...(own ?? defaults), events })
+    route.config = { ...route.config, [kRouteSettings]: settings } as typeof route.config
+  }
+  if (marked === undefined || marked === false) return
   const handler = route.handler
   route.handler = function sseRouteHandler (this: unknown, request: FastifyRequest, reply: FastifyReply) {
     const result: unknown = handler.call(this as never, request, reply)

@@ -10,7 +10,10 @@ import type {
   RawServerDefault,
   RouteGenericInterface
 } from 'fastify'
+// Not re-exported by fastify's entry, yet part of FastifyReply's signature (which merging must repeat).
+import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
 import type { SseContext } from './context.js'
+import type { SseDeclaredEventsOf, SseEventOf, SseEventsResponse } from './events/declare.js'
 import type { SseMessage } from './message.js'
 import type { SseStreamOptions } from './options.js'
 import type { SseSource } from './source.js'
@@ -59,6 +62,46 @@ export interface Channel<T = unknown> {
   subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage<T>>
 }
 
+export interface ChannelOptions {
+  /**
+   * The channel's events, declared with `sseEvents()` (the same declaration a route's response schema
+   * uses): every publish is checked against it (an undeclared event is refused; data is validated
+   * when the declaration asks for it) and serialized by its compiled schema.
+   */
+  events?: SseEventsResponse<any> | undefined
+}
+
+/** A declared event as a channel delivers it, with its id; `message` events may come without a name. */
+export type DeclaredChannelMessage<Events> = {
+  [K in keyof Events & string]: Readonly<{
+    id: string
+    event: K extends 'message' ? K | undefined : K
+    data: Events[K]
+    retry?: number
+    comment?: string
+  }>
+}[keyof Events & string]
+
+/** Events were lost before this point (see `GAP_EVENT`): its data is JSON `{ "lastEventId": ... }`. */
+export type GapNotice = Readonly<{ id: string, event: 'sse-gap', data: string }>
+
+/** A channel whose events were declared: publish and subscribe are typed by the declaration. */
+export interface DeclaredChannel<Events> {
+  readonly name: string
+  readonly size: number
+  /** As `Channel.publish`; rejects with `FST_SSE_UNDECLARED_EVENT` or `FST_SSE_INVALID_DATA` before storing anything. */
+  publish (value: SseEventOf<Events>, options?: PublishOptions): Promise<string>
+  /** Publishes `data` as an unnamed (`message`) event. */
+  publishData (data: 'message' extends keyof Events ? Events['message'] : never, options?: PublishOptions): Promise<string>
+  /** As `Channel.subscribe`; a gap notice (`sse-gap`) may come between events. */
+  subscribe (options?: SubscribeOptions): AsyncIterable<DeclaredChannelMessage<Events> | GapNotice>
+}
+
+/** `reply.sse()`: typed by the route's declared events (`sseEvents()` in its response schema), if any. */
+export type SseReplyMethod<Reply> = [SseDeclaredEventsOf<Reply>] extends [never]
+  ? <T = unknown>(source: SseSource<T>, options?: SseStreamOptions) => Promise<void>
+  : (source: SseSource<SseEventOf<SseDeclaredEventsOf<Reply>>>, options?: SseStreamOptions) => Promise<void>
+
 /** `app.sse`. */
 export interface SseInstance {
   /**
@@ -67,6 +110,9 @@ export interface SseInstance {
    * still works, and never splits the name's subscribers in two.
    */
   channel<T = unknown> (name: string): Channel<T>
+  /** A channel with declared events (see `ChannelOptions.events`). */
+  channel<Events> (name: string, options: { events: SseEventsResponse<Events> }): DeclaredChannel<Events>
+  channel<T = unknown> (name: string, options: ChannelOptions): Channel<T>
   /** Streams on this app whose source is not finalized yet. */
   readonly streams: number
   /** Open streams, by route and channel; events, bytes, refusals and ends so far (see `SseStats`). */
@@ -74,12 +120,25 @@ export interface SseInstance {
 }
 
 declare module 'fastify' {
-  interface FastifyReply {
+  // Declaration merging needs the exact type parameters of Fastify's interface, used or not.
+  /* eslint-disable @typescript-eslint/no-unused-vars */
+  interface FastifyReply<
+    RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    ContextConfig = ContextConfigDefault,
+    SchemaCompiler extends FastifySchema = FastifySchema,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+    ReplyType extends FastifyReplyType = ResolveFastifyReplyType<TypeProvider, SchemaCompiler, RouteGeneric>
+  > {
     /**
      * Stream every value of `source` as one SSE frame. Resolves when the stream is over; never rejects
-     * (errors are replied before the stream starts, or logged with its end).
+     * (errors are replied before the stream starts, or logged with its end). On a route that declared
+     * its events (`sseEvents()` in its response schema, with a type provider), the source's values are
+     * checked against the declaration.
      */
-    sse<T = unknown> (source: SseSource<T>, options?: SseStreamOptions): Promise<void>
+    sse: SseReplyMethod<ReplyType>
     /**
      * The stream's context: the same object a source function is given. Its `signal` aborts when the
      * client leaves (even before the stream starts, while the handler still awaits) or the stream
@@ -87,6 +146,7 @@ declare module 'fastify' {
      */
     readonly sseContext: SseContext
   }
+  /* eslint-enable @typescript-eslint/no-unused-vars */
 
   interface FastifyRequest {
     /**

@@ -1,3 +1,4 @@
+import type { Serializer } from '../frame.js'
 import type { SseMessage } from '../message.js'
 import type { ChannelMessage } from '../types.js'
 
@@ -26,9 +27,9 @@ export interface ChannelBackend {
    * Give `message` its id, store it in the channel's history and deliver it to every app (this one
    * through the sink). Its data is serialized once, here. Resolves to the id once stored. With an
    * `idempotencyKey` seen on `channel` within the idempotency window: stores nothing, resolves to
-   * the id the first publish got.
+   * the id the first publish got. `serialize`: the data's own serializer (a declared event's), else the app's.
    */
-  publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string>
+  publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string>
   /** The kept events after `lastEventId`. */
   replay (channel: string, lastEventId: string): Promise<Replay>
   /** This app has subscribers on `channel` now: deliver its events here (a replay waits until they flow). */

@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { describe } from '../describe.js'
 import {
-  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_IDEMPOTENCY_KEY, FST_SSE_RESERVED_EVENT, FST_SSE_SERIALIZE
+  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_EVENTS, FST_SSE_INVALID_IDEMPOTENCY_KEY, FST_SSE_RESERVED_EVENT, FST_SSE_SERIALIZE
 } from '../errors.js'
+import type { EventCatalog } from '../events/catalog.js'
 import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
@@ -66,10 +67,18 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
   readonly #subscribers = new Set<Subscription>()
   /** When it was made, last published on, or last left by its last subscriber (Date.now()). */
   #lastUse = Date.now()
+  /** Its declared events (`channel(name, { events })`): every publish is checked and serialized by them. */
+  #events: EventCatalog | undefined
 
   constructor (name: string, context: ChannelContext) {
     this.name = name
     this.#context = context
+  }
+
+  /** Declare its events; a channel declared already keeps its declaration, and refuses another. */
+  declare (events: EventCatalog): void {
+    if (this.#events === undefined) this.#events = events
+    else if (this.#events !== events) throw new FST_SSE_INVALID_EVENTS(`the channel ${this.name} is declared with other events`)
   }
 
   get size (): number {
@@ -87,8 +96,10 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
   #publish (message: SseMessage, options: PublishOptions | undefined): Promise<string> {
     if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
     const key = idempotencyKeyOf(options)
+    // Checked before anything is stored: an undeclared event or invalid data takes no id.
+    const serialize = this.#events?.serializerFor(message)
     this.#context.claim(this).#lastUse = Date.now()
-    return this.#context.backend.publish(this.name, message, key)
+    return this.#context.backend.publish(this.name, message, key, serialize)
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {

@@ -1,14 +1,25 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { describe } from '../describe.js'
-import { FST_SSE_INVALID_CHANNEL } from '../errors.js'
+import { FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_EVENTS, FST_SSE_INVALID_OPTION } from '../errors.js'
+import { catalogOfResponse } from '../events/catalog.js'
 import type { SseSettings } from '../options.js'
 import type { SseStats } from '../stats.js'
-import type { Channel, ChannelMessage } from '../types.js'
+import type { Channel, ChannelMessage, ChannelOptions } from '../types.js'
 import type { BackendSink, ChannelBackend } from './backend.js'
 import { SseChannel, type ChannelContext } from './channel.js'
 import { MemoryBackend } from './memory-backend.js'
 
 const MAX_NAME_LENGTH = 200
+
+function declareEvents (channel: SseChannel, options: ChannelOptions): void {
+  if (typeof options !== 'object' || options === null) throw new FST_SSE_INVALID_OPTION('channel options', 'pass an object')
+  if (options.events === undefined) return
+  const events = catalogOfResponse(options.events)
+  if (events === undefined) {
+    throw new FST_SSE_INVALID_EVENTS(`the events of a channel are declared with sseEvents(); got ${describe(options.events)}`)
+  }
+  channel.declare(events)
+}
 /** Node turns a longer timer delay into 1 ms. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1
 
@@ -64,7 +75,7 @@ export class ChannelHub implements BackendSink {
   }
 
   /** The channel of that name: the same object on every call while it is in use. */
-  channel<T = unknown> (name: string): Channel<T> {
+  channel<T = unknown> (name: string, options?: ChannelOptions): Channel<T> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
       if (typeof name !== 'string' || name === '' || name.length > MAX_NAME_LENGTH) {
@@ -73,6 +84,7 @@ export class ChannelHub implements BackendSink {
       channel = new SseChannel(name, this.#context)
       this.#channels.set(name, channel)
     }
+    if (options !== undefined) declareEvents(channel, options)
     return channel as SseChannel<T>
   }
 

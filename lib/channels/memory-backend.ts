@@ -22,7 +22,7 @@ export class MemoryBackend implements ChannelBackend {
     this.#sink = sink
   }
 
-  async publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string> {
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string> {
     const now = Date.now()
     let keys: IdempotencyKeys | undefined
     if (idempotencyKey !== undefined) {
@@ -34,7 +34,7 @@ export class MemoryBackend implements ChannelBackend {
     const history = this.#historyOf(channel)
     const id = history.nextId()
     // Framed (and serialized) once, before the id is taken: an invalid message leaves no hole.
-    const prepared = prepare({ ...message, id }, this.#serialize) as ChannelMessage
+    const prepared = prepare({ ...message, id }, serialize ?? this.#serialize) as ChannelMessage
     history.push(prepared)
     keys?.remember(idempotencyKey!, id, now)
     this.#sink.deliver(channel, prepared)

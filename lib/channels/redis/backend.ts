@@ -119,8 +119,8 @@ export class RedisBackend implements ChannelBackend {
     return backend
   }
 
-  async publish (channel: string, message: SseMessage, idempotencyKey?: string): Promise<string> {
-    const body = this.#codec.encode(message)
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string> {
+    const body = this.#codec.encode(message, serialize)
     const { history, idempotencyWindow, historyTtl } = this.#options
     const names = this.#names
     this.#ready()

@@ -63,11 +63,13 @@ export class BodyCodec {
   }
 
   /** Validate every field exactly as the stream would (same errors), and serialize the data once. */
-  encode (message: SseMessage): string {
+  encode (message: SseMessage, serialize?: Serializer): string {
     let text: string | null = null
-    messageFrame(message, value => (text = this.#serialize(value)))
+    messageFrame(message, value => (text = (serialize ?? this.#serialize)(value)))
     const { data } = message
-    const kind = data === undefined ? NO_DATA : typeof data === 'string' ? TEXT : this.#json ? JSON_TEXT : SERIALIZED
+    // A declared event's serializer writes JSON (fast-json-stringify): apps parse it back.
+    const json = serialize !== undefined || this.#json
+    const kind = data === undefined ? NO_DATA : typeof data === 'string' ? TEXT : json ? JSON_TEXT : SERIALIZED
     const body: Body = [kind, kind === TEXT ? data as string : text, message.event ?? null,
       message.retry ?? null, message.comment ?? null]
     return JSON.stringify(body)
