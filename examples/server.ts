@@ -8,6 +8,7 @@
 // it); it listens only when run as the main module.
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import ssePlugin, { type SsePluginOptions } from '../lib/index.js'
 import { auth, loggerWithoutQueries, notFoundWithoutQuery, type AuthOptions } from './auth.js'
@@ -39,7 +40,14 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   // Access logs name paths, never query strings (a token there would be kept by every log line).
   const app = Fastify({ logger: loggerWithoutQueries(opts.logger ?? false) })
   app.setNotFoundHandler(notFoundWithoutQuery)
+  // The API document, OpenAPI 3.2 (streams' events as `itemSchema`), at /openapi.json. Before the
+  // routes: @fastify/swagger sees the routes added after it.
+  await app.register(swagger, {
+    openapi: { openapi: '3.2.0', info: { title: 'fastify-sse-stream demo', version: '1.0.0' } },
+    convertConstToEnum: false
+  })
   await app.register(ssePlugin, opts.sse ?? {})
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(metrics)
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })

@@ -149,3 +149,17 @@ t.test('through Redis, a client that comes back to a restarted app gets what it 
   t.same(replayed.map(event => ({ id: event.id, data: event.data })), missed,
     'exactly the updates it missed, from the history in Redis, though the app that published them is gone')
 })
+
+t.test('the weather channel is declared: a publish that is not an update is refused, an update goes out as its schema writes it', async t => {
+  const app = await build({ intervalMs: 60_000 })
+  t.teardown(() => closeApp(app))
+  await app.ready()
+  const channel = app.sse.channel('weather')
+  await t.rejects(channel.publish({ event: 'storm', data: { wind: 120 } }), { code: 'FST_SSE_UNDECLARED_EVENT' })
+  const stream = await openStream(app, '/events')
+  const id = await channel.publish({ humidity: 45, temperature: 21, station: 'not in the schema' })
+  const [update] = await stream.take(1)
+  await stream.close()
+  t.equal(update?.id, id)
+  t.equal(update?.data, '{"temperature":21,"humidity":45}', 'schema order, nothing undeclared')
+})

@@ -62,6 +62,25 @@ t.test('every open example streams under its prefix', async t => {
   t.ok(update?.id, 'a broadcast update has its channel id')
 })
 
+t.test('the demo serves its OpenAPI 3.2 document: the weather stream\'s events are its itemSchema, and an update is one', async t => {
+  const app = await build(fast)
+  t.teardown(() => closeApp(app))
+  const document = (await app.inject({ url: '/openapi.json' })).json()
+  t.equal(document.openapi, '3.2.0')
+  t.notOk(document.paths['/openapi.json'], 'the document does not list itself')
+  const media = document.paths['/broadcast/events'].get.responses['200'].content['text/event-stream']
+  const [update] = media.itemSchema.oneOf
+  t.strictSame(update.properties.event, { const: 'message' })
+  t.same(update.properties.data.contentSchema.required, ['temperature', 'humidity'])
+  const Ajv = (await import('ajv')).default.default
+  const ajv = new Ajv({ strict: false })
+  const weather = await openStream(app, '/broadcast/events')
+  const [event] = await weather.take(1)
+  await weather.close()
+  t.ok(ajv.validate(media.itemSchema, { id: event?.id, data: event?.data }), 'the update on the wire is an item of the document')
+  t.ok(ajv.validate(update.properties.data.contentSchema, JSON.parse(event?.data ?? '')), 'its data matches its schema')
+})
+
 t.test('the dashboard page and its files are served at /', async t => {
   const app = await build(fast)
   t.teardown(() => app.close())
