@@ -32,14 +32,14 @@ export interface BroadcastOptions {
   channel?: string
 }
 
-export const Weather = Type.Object({
+export const WeatherUpdate = Type.Object({
   temperature: Type.Number({ description: 'Degrees Celsius' }),
   humidity: Type.Number({ description: 'Relative humidity, percent', minimum: 0, maximum: 100 })
 }, { description: 'One weather update' })
-export type Weather = Static<typeof Weather>
+export type Weather = Static<typeof WeatherUpdate>
 
 /** The stream's events: updates, unnamed (the `message` event an EventSource's onmessage receives). */
-export const WeatherEvents = sseEvents({ message: Weather }, { description: 'Weather updates, as they are published' })
+export const WeatherEvents = sseEvents({ message: WeatherUpdate }, { description: 'Weather updates, as they are published' })
 
 function uniform (min: number, max: number): number {
   return Math.round((min + Math.random() * (max - min)) * 100) / 100
