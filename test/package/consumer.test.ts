@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -128,4 +128,38 @@ t.test('every source map in the package points at a source the package ships', a
       t.ok(path.startsWith(installed + sep) && existsSync(path), `${map} -> ${relative(installed, path)}`)
     }
   }
+})
+
+/** The installed version of a package that exports no ./package.json, read from this repo's node_modules. */
+function installedVersion (name: string): string {
+  return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+}
+
+t.test('with TypeBox installed, the typebox entry types declared events under skipLibCheck false; a wrong payload does not compile', async t => {
+  const add = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
+    `typebox@${installedVersion('typebox')}`,
+    `@fastify/type-provider-typebox@${installedVersion('@fastify/type-provider-typebox')}`], app)
+  t.equal(add.code, 0, add.output)
+  const declared = (payload: string): string => `
+import Fastify from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import ssePlugin from 'fastify-sse-stream'
+import { sseEvents } from 'fastify-sse-stream/typebox'
+
+const Events = sseEvents({ reading: Type.Object({ celsius: Type.Number() }) })
+const app = Fastify().withTypeProvider<TypeBoxTypeProvider>()
+await app.register(ssePlugin)
+const channel = app.sse.channel('readings', { events: Events })
+app.get('/readings', { schema: { response: { 200: Events } } }, (_request, reply) =>
+  reply.sse([{ event: 'reading', data: ${payload} }]))
+await channel.publish({ event: 'reading', data: ${payload} })
+`
+  await writeFile(join(app, 'consumer.ts'), declared('{ celsius: 21 }'))
+  const right = await run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app)
+  t.equal(right.code, 0, right.output)
+  await writeFile(join(app, 'consumer.ts'), declared("{ celsius: 'warm' }"))
+  const wrong = await run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app)
+  t.not(wrong.code, 0, 'a string where the schema says number fails')
+  t.match(wrong.output, /consumer\.ts\(13,.*\n[^]*consumer\.ts\(14,/, 'both at the route and at the publish')
 })
