@@ -5,6 +5,7 @@ import { settingsOf } from '../../lib/options.js'
 import { buildApp } from '../fixtures/app.js'
 import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
+import { untilAborted } from '../fixtures/sources.js'
 import { until } from '../fixtures/wait.js'
 
 // What the adversarial review of issue 9 broke, one spec per finding.
@@ -57,10 +58,7 @@ t.test('3. writeTimeout and heartbeat past a timer\'s reach (2^31 - 1 ms) are re
 t.test('5. a refusal with refuseWith 429 or 503 is logged once: by the plugin, not again by Fastify\'s error handler', async t => {
   for (const status of [429, 503] as const) {
     const { app, logs } = await buildApp(t, { maxStreams: 1, refuseWith: status })
-    app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
-      yield 'x'
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    }))
+    app.get('/events', (_request, reply) => reply.sse(untilAborted('x').source))
     const url = (await urlOf(app)) + '/events'
     const holder = await rawGet(url, ES)
     t.teardown(() => { holder.request.destroy() })
@@ -102,10 +100,7 @@ t.test('7. route stream options are checked when the route is added, once; endAt
 
 t.test('8. a clientKey of \'\' is a client like any other: the per-client limits still hold for it', async t => {
   const { app } = await buildApp(t, { maxStreamsPerClient: 1, clientKey: request => String(request.headers['x-user'] ?? '') })
-  app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
-    yield 'x'
-    await new Promise(resolve => signal.addEventListener('abort', resolve))
-  }))
+  app.get('/events', (_request, reply) => reply.sse(untilAborted('x').source))
   const url = (await urlOf(app)) + '/events'
   const anonymous = await rawGet(url, ES)
   t.teardown(() => { anonymous.request.destroy() })

@@ -1,11 +1,11 @@
 import t from 'tap'
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { SseContext } from '../../lib/index.js'
 import { kStreams, type StreamRegistry } from '../../lib/streams.js'
 import { buildApp } from '../fixtures/app.js'
 import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
+import { untilAborted } from '../fixtures/sources.js'
 import { until } from '../fixtures/wait.js'
 
 // How long a stream may live: maxLifetime, a per-stream endAt (a credential's expiry), and a write
@@ -15,19 +15,7 @@ const ES = { accept: 'text/event-stream' }
 const FRAME = 64 * 1024
 
 /** A source that yields one event then waits for its stream to end, counting finalizations. */
-function waiting () {
-  const counts = { opened: 0, finalized: 0 }
-  const source = ({ signal }: SseContext) => (async function * () {
-    counts.opened++
-    try {
-      yield 'hello'
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    } finally {
-      counts.finalized++
-    }
-  })()
-  return { counts, source }
-}
+const waiting = () => untilAborted()
 
 /** The time from a request to the end of its response, and the body. */
 async function timed (url: string): Promise<{ ms: number, body: string }> {
@@ -208,10 +196,7 @@ t.test('a stream ended by its lifetime behind a full socket is cut after writeTi
 
 t.test('an end beyond one timer\'s reach (Node caps a delay at 2^31 - 1 ms, about 24.8 days) is reached in steps', async t => {
   const { app } = await buildApp(t)
-  app.get('/events', (_request, reply) => reply.sse(async function * ({ signal }) {
-    yield 'a'
-    await new Promise(resolve => signal.addEventListener('abort', resolve))
-  }, { endAt: Date.now() + 40 * 24 * 3600 * 1000 }))
+  app.get('/events', (_request, reply) => reply.sse(untilAborted('a').source, { endAt: Date.now() + 40 * 24 * 3600 * 1000 }))
   const { request } = await rawGet((await urlOf(app)) + '/events', ES)
   t.teardown(() => { request.destroy() })
   await until(() => app.sse.stats().open === 1)

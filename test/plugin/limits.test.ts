@@ -1,9 +1,9 @@
 import t from 'tap'
 import { EventSource } from 'eventsource'
-import type { SseContext } from '../../lib/index.js'
 import { buildApp } from '../fixtures/app.js'
 import { bodyOf, closeApp, rawGet, urlOf } from '../fixtures/http.js'
 import { logsOf } from '../fixtures/logs.js'
+import { untilAborted } from '../fixtures/sources.js'
 import { until } from '../fixtures/wait.js'
 
 // Admission limits: a stream past a limit is refused before its source opens, in a way an
@@ -12,17 +12,7 @@ import { until } from '../fixtures/wait.js'
 const ES = { accept: 'text/event-stream' }
 
 /** A source whose streams stay open until their client leaves, counting the sources it opened. */
-function holdingRoute () {
-  const opened: number[] = []
-  return {
-    opened,
-    source: ({ signal }: SseContext) => (async function * () {
-      opened.push(opened.length)
-      yield 'hello'
-      await new Promise(resolve => signal.addEventListener('abort', resolve))
-    })()
-  }
-}
+const holdingRoute = () => untilAborted()
 
 t.test('past maxStreams a stream gets 200, a retry: between refusalRetry and twice it, Retry-After, and an end; its source never opens', async t => {
   const { app, logs } = await buildApp(t, { maxStreams: 2, refusalRetry: 2000 })
@@ -31,7 +21,7 @@ t.test('past maxStreams a stream gets 200, a retry: between refusalRetry and twi
   const url = (await urlOf(app)) + '/events'
   const open = [await rawGet(url, ES), await rawGet(url, ES)]
   t.teardown(() => { for (const { request } of open) request.destroy() })
-  await until(() => route.opened.length === 2)
+  await until(() => route.counts.opened === 2)
 
   const refused = await rawGet(url, ES)
   const body = await bodyOf(refused.response)
@@ -41,7 +31,7 @@ t.test('past maxStreams a stream gets 200, a retry: between refusalRetry and twi
   t.ok(retry >= 2000 && retry < 4000, `retry: ${retry} within [2000, 4000)`)
   t.equal(refused.response.headers['retry-after'], String(Math.ceil(retry / 1000)))
   t.match(body, /^: refused: max-streams\n\n/, 'a comment says why (EventSource ignores it)')
-  t.equal(route.opened.length, 2, 'the refused stream\'s source was never opened')
+  t.equal(route.counts.opened, 2, 'the refused stream\'s source was never opened')
   t.equal(app.sse.stats().refusals['max-streams'], 1, 'counted')
   t.match(logsOf(logs, 'sse stream refused'), [{ level: 40, reason: 'max-streams', route: 'GET /events', retryMs: retry }],
     'logged once, with the route pattern')
@@ -50,7 +40,7 @@ t.test('past maxStreams a stream gets 200, a retry: between refusalRetry and twi
   await until(() => app.sse.streams === 1)
   const admitted = await rawGet(url, ES)
   t.teardown(() => { admitted.request.destroy() })
-  await until(() => route.opened.length === 3, 2000, 'a freed slot to be taken')
+  await until(() => route.counts.opened === 3, 2000, 'a freed slot to be taken')
   t.equal(admitted.response.statusCode, 200)
 })
 
@@ -74,13 +64,13 @@ for (const status of [429, 503] as const) {
     const url = (await urlOf(app)) + '/events'
     const holder = await rawGet(url, ES)
     t.teardown(() => { holder.request.destroy() })
-    await until(() => route.opened.length === 1)
+    await until(() => route.counts.opened === 1)
     const refused = await fetch(url, { headers: ES })
     t.equal(refused.status, status)
     const retryAfter = Number(refused.headers.get('retry-after'))
     t.ok(retryAfter >= 3 && retryAfter <= 6, `Retry-After: ${retryAfter}`)
     t.match(await refused.json(), { code: 'FST_SSE_LIMIT_REACHED', message: /maxStreams.*Retry after \d+ seconds/ })
-    t.equal(route.opened.length, 1)
+    t.equal(route.counts.opened, 1)
   })
 }
 
@@ -93,7 +83,7 @@ t.test('a route may refuse its own way: refuseWith per route and per stream', as
   const base = await urlOf(app)
   const holder = await rawGet(base + '/events', ES)
   t.teardown(() => { holder.request.destroy() })
-  await until(() => route.opened.length === 1)
+  await until(() => route.counts.opened === 1)
   t.equal((await fetch(base + '/api/stream', { headers: ES })).status, 429)
   t.equal((await fetch(base + '/api/other', { headers: ES })).status, 503)
 })
@@ -105,17 +95,17 @@ t.test('maxStreamsPerClient counts per client (request.ip by default, clientKey 
   const url = (await urlOf(app)) + '/events'
   const alice = [await rawGet(url, { ...ES, 'x-user': 'alice' }), await rawGet(url, { ...ES, 'x-user': 'alice' })]
   t.teardown(() => { for (const { request } of alice) request.destroy() })
-  await until(() => route.opened.length === 2)
+  await until(() => route.counts.opened === 2)
   const third = await rawGet(url, { ...ES, 'x-user': 'alice' })
   t.match(await bodyOf(third.response), /^: refused: client-streams\n\nretry: \d+\n\n$/)
   const bob = await rawGet(url, { ...ES, 'x-user': 'bob' })
   t.teardown(() => { bob.request.destroy() })
-  await until(() => route.opened.length === 3, 2000, 'bob, another client, to be served')
+  await until(() => route.counts.opened === 3, 2000, 'bob, another client, to be served')
   alice[0]!.request.destroy()
   await until(() => app.sse.streams === 2)
   const again = await rawGet(url, { ...ES, 'x-user': 'alice' })
   t.teardown(() => { again.request.destroy() })
-  await until(() => route.opened.length === 4, 2000, 'alice to be served once one of hers ended')
+  await until(() => route.counts.opened === 4, 2000, 'alice to be served once one of hers ended')
 })
 
 t.test('maxStreamsPerClient honours trustProxy: behind a proxy, each X-Forwarded-For is its own client', async t => {
@@ -126,7 +116,7 @@ t.test('maxStreamsPerClient honours trustProxy: behind a proxy, each X-Forwarded
   const one = await rawGet(url, { ...ES, 'x-forwarded-for': '203.0.113.1' })
   const two = await rawGet(url, { ...ES, 'x-forwarded-for': '203.0.113.2' })
   t.teardown(() => { one.request.destroy(); two.request.destroy() })
-  await until(() => route.opened.length === 2, 2000, 'both clients to be served')
+  await until(() => route.counts.opened === 2, 2000, 'both clients to be served')
   const refused = await rawGet(url, { ...ES, 'x-forwarded-for': '203.0.113.1' })
   t.match(await bodyOf(refused.response), /refused: client-streams/)
 })
@@ -206,7 +196,7 @@ t.test('a clientKey that throws is the reply\'s error, and the source it was giv
 
 t.test('a refusal on a compressed route is plain text: its head says no content-encoding', async t => {
   const { app } = await buildApp(t, { maxStreams: 1, compress: true })
-  app.get('/events', (_request, reply) => reply.sse(holdingRoute().source))
+  app.get('/events', (_request, reply) => reply.sse(untilAborted().source))
   const url = (await urlOf(app)) + '/events'
   const holder = await rawGet(url, { ...ES, 'accept-encoding': 'gzip' })
   t.teardown(() => { holder.request.destroy() })
