@@ -6,7 +6,7 @@ import { refusalChannel, routeOf, streamTrace, type StreamTraceContext } from '.
 import { FlushScheduler } from './flush-scheduler.js'
 import { HeartbeatClock } from './heartbeat.js'
 import type { SseSettings } from './options.js'
-import type { PumpOwner, StreamPump } from './pump.js'
+import type { EndReason, PumpOwner, StreamPump } from './pump.js'
 import { StreamTotals, type SseStats } from './stats.js'
 import { withTimeout } from './timeout.js'
 
@@ -64,15 +64,14 @@ export class StreamRegistry implements PumpOwner {
     totals.bytes += pump.bytes
     totals.ends[pump.reason!]++
     const trace = this.#forget(pump)
-    if (trace !== undefined) {
-      Object.assign(trace, {
-        reason: pump.reason,
-        events: pump.events,
-        bytes: pump.bytes,
-        durationMs: Math.round(pump.endedAt - pump.startedAt)
-      })
+    const summary = summaryOf(pump)
+    // The trace's end carries what the log line says.
+    if (trace !== undefined) Object.assign(trace, summary)
+    if (pump.reason === 'error') {
+      pump.request.log.error({ ...summary, err: pump.error }, 'sse stream ended')
+    } else {
+      pump.request.log.info(summary, 'sse stream ended')
     }
-    logEnd(pump)
   }
 
   /** A stream refused by a limit: counted, logged once, published. */
@@ -159,18 +158,13 @@ export class StreamRegistry implements PumpOwner {
   }
 }
 
-function logEnd (pump: StreamPump): void {
-  const { request } = pump
-  const summary = {
+/** How a stream ended, once: for its log line and its trace. */
+function summaryOf (pump: StreamPump): { durationMs: number, events: number, bytes: number, reason: EndReason } {
+  return {
     durationMs: Math.round(pump.endedAt - pump.startedAt),
     events: pump.events,
     bytes: pump.bytes,
-    reason: pump.reason
-  }
-  if (pump.reason === 'error') {
-    request.log.error({ ...summary, err: pump.error }, 'sse stream ended')
-  } else {
-    request.log.info(summary, 'sse stream ended')
+    reason: pump.reason!
   }
 }
 
