@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { acceptsEventStream } from './accept.js'
+import type { RefusalReason } from './admission.js'
 import { AdoptedFeeder, isAdoptable, type Feeder } from './adoption.js'
 import { closeSource } from './close-source.js'
 import { negotiateCoding } from './compression.js'
@@ -113,10 +114,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
   }
   const subscribers = source instanceof Subscription ? source.channelSize : 0
   const refusal = registry.admission.refusal(clientKey, registry.size, subscribers)
-  if (refusal !== undefined) {
-    registry.refused(request, refusal, refuse(reply, headers, refusal, settings))
-    return closeSource(source, request.log)
-  }
+  if (refusal !== undefined) return refuseStream(refusal, headers, source)
 
   // After any refusal: its few bytes go unencoded.
   const coding = settings.compress ? negotiateCoding(headers, request.headers['accept-encoding']) : undefined
@@ -169,7 +167,12 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
       return
     }
     pump.abandon()
-    registry.refused(request, refusal, refuse(reply, plain(headers), refusal, settings))
-    closeSource(iterator, request.log)
+    refuseStream(refusal, plain(headers), iterator)
+  }
+
+  /** Refused by a limit: the client is told when to come back, the refusal counted and logged once. */
+  function refuseStream (reason: RefusalReason, head: OutgoingHttpHeaders, given: SseSource | SseIterator): Promise<void> {
+    registry.refused(request, reason, refuse(reply, head, reason, settings))
+    return closeSource(given, request.log)
   }
 }
