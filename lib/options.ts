@@ -113,11 +113,18 @@ export interface SsePluginOptions {
   refuseWith?: 200 | 429 | 503
   /** Milliseconds a refused client is told to wait, plus up to as much again at random. @default 5000 */
   refusalRetry?: number
+  /**
+   * Answer `406` when the request's `Accept` refuses `text/event-stream`. `false` for a route that
+   * decided to stream by itself (its request body asked for a stream, as LLM-style APIs do): clients
+   * such as SDKs built on `fetch` often send `Accept: application/json` and read the stream anyway.
+   * @default true
+   */
+  checkAccept?: boolean
 }
 
 /** Per-stream overrides given to `reply.sse(source, options)` or a route's `{ sse: { ... } }`. */
 export interface SseStreamOptions extends Pick<SsePluginOptions, 'heartbeat' | 'retry' | 'serialize' | 'compress' |
-'maxLifetime' | 'writeTimeout' | 'refuseWith' | 'refusalRetry'> {
+'maxLifetime' | 'writeTimeout' | 'refuseWith' | 'refusalRetry' | 'checkAccept'> {
   /**
    * When this stream ends, as a `Date` or epoch milliseconds (a token's expiry): it ends there like at
    * `maxLifetime` (reason 'expired'), and the client comes back after a jittered `retry:`, to be
@@ -148,6 +155,7 @@ export interface SseSettings {
   readonly writeTimeout: number | false
   readonly refuseWith: 200 | 429 | 503
   readonly refusalRetry: number
+  readonly checkAccept: boolean
 }
 
 const DEFAULT_HEARTBEAT = 15_000
@@ -202,10 +210,10 @@ function serializeOf (value: unknown, fallback: Serializer): Serializer {
   return fail('serialize', 'use a function (value) => string')
 }
 
-function compressOf (value: unknown, fallback: boolean): boolean {
+function booleanOf (name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback
   if (typeof value === 'boolean') return value
-  return fail('compress', 'use true or false')
+  return fail(name, 'use true or false')
 }
 
 function millisOrOff (name: string, value: unknown, fallback: number | false): number | false {
@@ -257,7 +265,8 @@ function ipOf (request: FastifyRequest): string {
   return request.ip
 }
 
-const STREAM_OPTIONS = ['heartbeat', 'retry', 'serialize', 'compress', 'maxLifetime', 'writeTimeout', 'refuseWith', 'refusalRetry']
+const STREAM_OPTIONS = ['heartbeat', 'retry', 'serialize', 'compress', 'maxLifetime', 'writeTimeout', 'refuseWith', 'refusalRetry',
+  'checkAccept']
 const PLUGIN_OPTIONS = [...STREAM_OPTIONS, 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
   'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl', 'maxStreams',
   'maxStreamsPerClient', 'maxChannelSubscribers', 'connectRate', 'clientKey']
@@ -301,7 +310,8 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
       maxLifetime: false,
       writeTimeout: DEFAULT_WRITE_TIMEOUT,
       refuseWith: 200,
-      refusalRetry: DEFAULT_REFUSAL_RETRY
+      refusalRetry: DEFAULT_REFUSAL_RETRY,
+      checkAccept: true
     }),
     history: history ?? DEFAULT_HISTORY,
     maxSubscriberQueue: maxSubscriberQueue ?? DEFAULT_MAX_SUBSCRIBER_QUEUE,
@@ -328,6 +338,7 @@ export interface StreamSettings {
   readonly writeTimeout: number | false
   readonly refuseWith: 200 | 429 | 503
   readonly refusalRetry: number
+  readonly checkAccept: boolean
   /** The route's declared events (`sseEvents()` in its response schema): checked and serialized by them. */
   readonly events?: EventCatalog | undefined
 }
@@ -337,11 +348,12 @@ function streamSettingsFrom (options: SseStreamOptions, fallback: StreamSettings
     heartbeat: heartbeatOf(options.heartbeat, fallback.heartbeat),
     retry: retryOf(options.retry, fallback.retry),
     serialize: serializeOf(options.serialize, fallback.serialize),
-    compress: compressOf(options.compress, fallback.compress),
+    compress: booleanOf('compress', options.compress, fallback.compress),
     maxLifetime: millisOrOff('maxLifetime', options.maxLifetime, fallback.maxLifetime),
     writeTimeout: delayOrOff('writeTimeout', options.writeTimeout, fallback.writeTimeout),
     refuseWith: refuseWithOf(options.refuseWith, fallback.refuseWith),
     refusalRetry: refusalRetryOf(options.refusalRetry, fallback.refusalRetry),
+    checkAccept: booleanOf('checkAccept', options.checkAccept, fallback.checkAccept),
     // A route's declaration, kept under a stream's own options (a stream cannot declare its own).
     ...(fallback.events === undefined ? {} : { events: fallback.events })
   }

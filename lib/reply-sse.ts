@@ -81,7 +81,7 @@ export function replySse (reply: FastifyReply, source: SseSource, options: SseSt
     return Promise.resolve()
   }
   const accept = request.headers.accept
-  if (!acceptsEventStream(accept)) {
+  if (settings.checkAccept && !acceptsEventStream(accept)) {
     return closeSource(source, request.log).then(() => {
       reply.code(406).send(new FST_SSE_NOT_ACCEPTABLE(describe(accept, 100)))
     })

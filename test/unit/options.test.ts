@@ -29,6 +29,7 @@ t.test('defaults: heartbeat 15000, no retry, JSON.stringify, no compression, his
     t.equal(settings.writeTimeout, 30_000)
     t.equal(settings.refuseWith, 200)
     t.equal(settings.refusalRetry, 5000)
+    t.equal(settings.checkAccept, true, 'a client whose Accept refuses the stream gets 406')
     t.equal(settings.clientKey({ ip: '10.0.0.7' } as FastifyRequest), '10.0.0.7', 'a client is its request.ip')
   }
 })
@@ -55,7 +56,8 @@ t.test('keeps every valid value given', async t => {
     maxLifetime: 60_000,
     writeTimeout: 5000,
     refuseWith: 503 as const,
-    refusalRetry: 1000
+    refusalRetry: 1000,
+    checkAccept: false
   }
   t.strictSame({ ...settingsOf(given) }, given)
   t.equal(settingsOf({ maxStreams: Infinity }).maxStreams, Infinity, 'Infinity: no limit')
@@ -87,6 +89,7 @@ t.test('rejects every invalid option with FST_SSE_INVALID_OPTION naming the opti
     retry: [-1, 1.5, '0', false, null, Number.NaN, 2 ** 53],
     serialize: ['json', {}, null, false],
     compress: ['true', 1, 0, null, {}],
+    checkAccept: ['false', 0, null, {}],
     history: [-1, 1.5, '10', null, Infinity, false],
     maxSubscriberQueue: [0, -1, 2.5, '5', null, false],
     redis: ['127.0.0.1:6379', 'http://127.0.0.1', '', 42, {}, null, { xadd () {} }, false],
@@ -133,7 +136,7 @@ t.test('without stream options, a stream uses the plugin settings as they are', 
 t.test('stream options override the plugin settings one by one, 0 and false included', async t => {
   const settings = settingsOf({ heartbeat: 1000, retry: 100 })
   const serialize = (value: unknown) => String(value)
-  const rest = { maxLifetime: false, writeTimeout: 30_000, refuseWith: 200, refusalRetry: 5000 }
+  const rest = { maxLifetime: false, writeTimeout: 30_000, refuseWith: 200, refusalRetry: 5000, checkAccept: true }
   t.strictSame({ ...streamSettingsOf(settings, {}) },
     { heartbeat: 1000, retry: 100, serialize: JSON.stringify, compress: false, ...rest })
   t.strictSame({ ...streamSettingsOf(settings, { heartbeat: false, retry: 0 }) },
@@ -142,7 +145,8 @@ t.test('stream options override the plugin settings one by one, 0 and false incl
     { heartbeat: 1000, retry: 100, serialize, compress: true, ...rest })
   t.equal(streamSettingsOf(settingsOf({ compress: true }), { compress: false }).compress, false)
   t.strictSame({ ...streamSettingsOf(settings, { maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 }) },
-    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, compress: false, maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10 })
+    { heartbeat: 1000, retry: 100, serialize: JSON.stringify, compress: false, maxLifetime: 1000, writeTimeout: false, refuseWith: 429, refusalRetry: 10, checkAccept: true })
+  t.equal(streamSettingsOf(settings, { checkAccept: false }).checkAccept, false)
   t.ok(Object.isFrozen(streamSettingsOf(settings, { heartbeat: 50 })), 'the stream settings are frozen too')
 })
 
@@ -150,13 +154,13 @@ t.test('stream options are validated like plugin options, and unknown ones rejec
   const settings = settingsOf()
   const invalid: Array<[string, unknown]> = [['heartbeat', 0], ['heartbeat', true], ['retry', -1], ['serialize', 'json'],
     ['maxLifetime', 0], ['writeTimeout', true], ['refuseWith', 404], ['refusalRetry', -5], ['compress', 'gzip'],
-    ['compress', 1], ['compress', null]]
+    ['compress', 1], ['compress', null], ['checkAccept', 'no'], ['checkAccept', 0]]
   for (const [name, value] of invalid) {
     t.throws(() => streamSettingsOf(settings, { [name]: value } as SseStreamOptions),
       { code, message: new RegExp(`option ${name}: `) }, `${name}: ${String(value)}`)
   }
   t.throws(() => streamSettingsOf(settings, { history: 5 } as SseStreamOptions),
-    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize, compress, maxLifetime, writeTimeout, refuseWith, refusalRetry, endAt/ },
+    { code, message: /option history: unknown option; the options are heartbeat, retry, serialize, compress, maxLifetime, writeTimeout, refuseWith, refusalRetry, checkAccept, endAt/ },
     'plugin-wide options are not stream options')
   t.throws(() => streamSettingsOf(settings, { retyr: 5 } as SseStreamOptions), { code, message: /option retyr: / })
   for (const options of [null, 5, 'fast']) {
