@@ -137,6 +137,19 @@ export function prepare<T> (message: SseMessage<T>, serialize: Serializer): Prep
   })) as PreparedMessage<T>
 }
 
+/**
+ * A frame built elsewhere, written as it is: a stream of several channels frames each of their events
+ * with its own cursor. It carries no message fields and no bytes of its own.
+ */
+export function builtFrame (frame: string): PreparedMessage<never> {
+  return { [kFrame]: frame } as unknown as PreparedMessage<never>
+}
+
+/** Whether `value` carries its frame already (a channel's event, or a built frame). */
+export function isPrepared (value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Partial<PreparedMessage>)[kFrame] !== undefined
+}
+
 /** The frame a prepared message carries. */
 export function preparedFrame (message: PreparedMessage): string {
   return message[kFrame]

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChannelHub } from './channels/hub.js'
+import { multiplex } from './channels/multiplex.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { readLastEventId } from './last-event-id.js'
 import { contextOf, kContext, replySse } from './reply-sse.js'
@@ -43,6 +44,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   const sse: SseInstance = {
     get streams () { return streams.size },
     channel: ((name: string, options?: ChannelOptions) => hub.channel(name, options)) as SseInstance['channel'],
+    multiplex: names => multiplex(names, name => hub.channel(name)),
     stats: () => ({ ...streams.stats(), ...hub.stats() })
   }
   app.decorate('sse', sse)

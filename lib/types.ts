@@ -113,6 +113,13 @@ export interface SseInstance {
   /** A channel with declared events (see `ChannelOptions.events`). */
   channel<Events> (name: string, options: { events: SseEventsResponse<Events> }): DeclaredChannel<Events>
   channel<T = unknown> (name: string, options: ChannelOptions): Channel<T>
+  /**
+   * A source for `reply.sse()` carrying several channels on one stream (a page with many panels needs
+   * one connection, not one per panel): each event is named after its channel (`weather`, or
+   * `weather.alert` for the channel's own `alert` event) and its id carries every channel's position,
+   * so the stream's Last-Event-ID resumes each channel exactly.
+   */
+  multiplex (names: readonly string[]): SseSource
   /** Streams on this app whose source is not finalized yet. */
   readonly streams: number
   /** Open streams, by route and channel; events, bytes, refusals and ends so far (see `SseStats`). */

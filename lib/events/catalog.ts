@@ -3,7 +3,7 @@ import type { ValidateFunction } from 'ajv'
 import fastJson from 'fast-json-stringify'
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_EVENTS, FST_SSE_UNDECLARED_EVENT } from '../errors.js'
-import { frameOf, messageFrame, dataFrame, preparedBytes, type Serializer } from '../frame.js'
+import { frameOf, messageFrame, dataFrame, isPrepared, type Serializer } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 
 // The run-time side of declared events: per event name, a serializer compiled once from its schema
@@ -105,7 +105,7 @@ export class EventCatalog {
   /** The frame of a value a declared stream's source yielded. */
   frame (value: unknown, fallback: Serializer): string {
     // Channel events were framed (and checked, by a declared channel) when published.
-    if (preparedBytes(value) !== undefined) return frameOf(value, fallback)
+    if (isPrepared(value)) return frameOf(value, fallback)
     if (isMessage(value)) {
       const serialize = this.serializerFor(value)
       return serialize === undefined ? messageFrame(value, fallback) : messageFrame(value, serialize)

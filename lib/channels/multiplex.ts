@@ -1,0 +1,95 @@
+import { describe } from '../describe.js'
+import { FST_SSE_INVALID_CHANNEL } from '../errors.js'
+import { builtFrame, preparedFrame, validateEvent, type PreparedMessage } from '../frame.js'
+import type { SseContext } from '../context.js'
+import type { ChannelMessage, SubscribeOptions } from '../types.js'
+import { decodeCursor, encodeCursor } from './cursor.js'
+
+// Several channels on one stream: a browser keeps at most six HTTP/1.1 connections per origin, so a
+// page with many live panels runs out of them; one stream carrying every panel's channel does not.
+// Each event is named after its channel (`weather`, or `weather.alert` for a channel's own `alert`),
+// and its id is a cursor with every channel's position, so one Last-Event-ID resumes all of them.
+
+/** What the multiplexer needs of a channel. */
+export interface Subscribable {
+  subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage>
+}
+
+/**
+ * A channel event's frame without its `id:` and `event:` lines (data, comment, retry as they were
+ * framed once, when published): each stream puts its own cursor and name in front. Kept per event,
+ * so every stream of a broadcast reuses it.
+ */
+const bodies = new WeakMap<ChannelMessage, string>()
+
+function bodyOf (message: ChannelMessage): string {
+  let body = bodies.get(message)
+  if (body === undefined) {
+    // Every line of a frame starts with its field name (data lines with `data: `): no data line is cut.
+    body = preparedFrame(message as PreparedMessage).split('\n')
+      .filter(line => !line.startsWith('id: ') && !line.startsWith('event: ')).join('\n')
+    bodies.set(message, body)
+  }
+  return body
+}
+
+/** The event name a channel's event gets on a stream of several: the channel's name, then its own. */
+function eventName (channel: string, message: ChannelMessage): string {
+  return message.event === undefined ? channel : channel + '.' + message.event
+}
+
+function checkNames (names: readonly string[]): void {
+  if (!Array.isArray(names) || names.length === 0) {
+    throw new FST_SSE_INVALID_CHANNEL(`a list of channel names to stream together; got ${describe(names)}`)
+  }
+  for (const name of names) {
+    // A channel's name becomes an event name: one that could inject a field is refused.
+    if (typeof name !== 'string') throw new FST_SSE_INVALID_CHANNEL(describe(name))
+    validateEvent(name)
+  }
+  if (new Set(names).size !== names.length) throw new FST_SSE_INVALID_CHANNEL(`${describe(names)}: each channel once`)
+}
+
+/**
+ * The events of every channel in `names`, interleaved as they come, each framed with the stream's
+ * cursor (see above). A channel that ends (its subscriber too slow, the app closing) ends the stream:
+ * the client resumes every channel from its cursor.
+ */
+async function * interleave (names: readonly string[], channels: readonly Subscribable[], ctx: SseContext):
+AsyncGenerator<PreparedMessage<never>> {
+  const cursor = decodeCursor(ctx.lastEventId, names)
+  const { signal } = ctx
+  // Each subscription ends when the stream does: a pending next() then settles, and this generator
+  // returns instead of waiting for an event.
+  const iterators = channels.map((channel, index) =>
+    channel.subscribe({ lastEventId: cursor.get(names[index]!), signal })[Symbol.asyncIterator]())
+  const next = (index: number): Promise<[number, IteratorResult<ChannelMessage>]> =>
+    iterators[index]!.next().then(result => [index, result])
+  const pending = iterators.map((_, index) => next(index))
+  try {
+    for (;;) {
+      const [index, result] = await Promise.race(pending)
+      if (result.done === true) return
+      const name = names[index]!
+      const message = result.value
+      cursor.set(name, message.id)
+      pending[index] = next(index)
+      yield builtFrame('id: ' + encodeCursor(names, cursor) + '\nevent: ' + eventName(name, message) + '\n' + bodyOf(message))
+    }
+  } finally {
+    await Promise.all(iterators.map(iterator => iterator.return?.()))
+  }
+}
+
+/**
+ * A source for `reply.sse()`: the channels named, on one stream. Names are checked here, once; the
+ * channels are subscribed when the stream starts, from the stream's Last-Event-ID.
+ */
+export function multiplex (names: readonly string[], channelOf: (name: string) => Subscribable):
+(ctx: SseContext) => AsyncIterable<unknown> {
+  checkNames(names)
+  const fixed = [...names]
+  // The channels now (their names checked too): a bad name fails the handler, before any stream.
+  const channels = fixed.map(channelOf)
+  return ctx => interleave(fixed, channels, ctx)
+}
