@@ -18,6 +18,16 @@ function panelsRoute (app: FastifyInstance): void {
 
 const named = (events: TestEvent[]) => events.map(event => [event.event, event.data])
 
+/** A first visit to /panels of `app` that receives `texts` (published on `channels`) and leaves: its last id. */
+async function visit (app: FastifyInstance, channels: string[], texts: string[]): Promise<string> {
+  const first = await openStream(app, '/panels')
+  await until(() => app.sse.channel('news').size === 1)
+  for (const [i, name] of channels.entries()) await app.sse.channel(name).publish(texts[i])
+  await first.take(texts.length)
+  await first.close()
+  return first.lastEventId!
+}
+
 t.test('events of every channel, interleaved in publish order, named after their channel; each id is every channel\'s position', async t => {
   const { app } = await buildApp(t, { heartbeat: false })
   panelsRoute(app)
@@ -43,13 +53,7 @@ t.test('events of every channel, interleaved in publish order, named after their
 t.test('a client that comes back with the last id gets exactly what each channel published meanwhile, then live events', async t => {
   const { app } = await buildApp(t, { heartbeat: false })
   panelsRoute(app)
-  const first = await openStream(app, '/panels')
-  await until(() => app.sse.channel('news').size === 1)
-  await app.sse.channel('weather').publish('w1')
-  await app.sse.channel('prices').publish('p1')
-  await first.take(2)
-  const lastId = first.lastEventId!
-  await first.close()
+  const lastId = await visit(app, ['weather', 'prices'], ['w1', 'p1'])
   // Away: each channel moves on, one of them not at all.
   for (const text of ['w2', 'w3']) await app.sse.channel('weather').publish(text)
   await app.sse.channel('prices').publish('p2')
@@ -63,15 +67,10 @@ t.test('a client that comes back with the last id gets exactly what each channel
 t.test('a channel whose missed events are gone says so on its own (channel.sse-gap), the others resume as usual', async t => {
   const { app } = await buildApp(t, { heartbeat: false, history: 2 })
   panelsRoute(app)
-  const first = await openStream(app, '/panels')
-  await until(() => app.sse.channel('news').size === 1)
-  await app.sse.channel('weather').publish('w1')
-  await app.sse.channel('prices').publish('p1')
-  await first.take(2)
-  await first.close()
+  const lastId = await visit(app, ['weather', 'prices'], ['w1', 'p1'])
   for (const text of ['w2', 'w3', 'w4']) await app.sse.channel('weather').publish(text)
   await app.sse.channel('prices').publish('p2')
-  const again = await openStream(app, '/panels', { lastEventId: first.lastEventId })
+  const again = await openStream(app, '/panels', { lastEventId: lastId })
   const events = await again.take(4)
   t.strictSame(named(events).map(([event]) => event), ['weather.sse-gap', 'weather', 'weather', 'prices'])
   t.strictSame(named(events).slice(1).map(([, data]) => data), ['w3', 'w4', 'p2'])
@@ -129,15 +128,10 @@ t.test('through Redis, a client resumes every channel on another instance', asyn
   const two = (await buildApp(t, { redis: REDIS_URL, redisPrefix, heartbeat: false })).app
   panelsRoute(one)
   panelsRoute(two)
-  const first = await openStream(one, '/panels')
-  await until(() => one.sse.channel('news').size === 1)
-  await one.sse.channel('weather').publish('w1')
-  await one.sse.channel('news').publish('n1')
-  await first.take(2)
-  await first.close()
+  const lastId = await visit(one, ['weather', 'news'], ['w1', 'n1'])
   await two.sse.channel('news').publish('n2')
   await one.sse.channel('weather').publish('w2')
-  const again = await openStream(two, '/panels', { lastEventId: first.lastEventId })
+  const again = await openStream(two, '/panels', { lastEventId: lastId })
   t.strictSame(named(await again.take(2)).sort(), [['news', 'n2'], ['weather', 'w2']], 'each channel from its own position')
   await two.sse.channel('prices').publish('p1')
   t.strictSame(named(await again.take(1)), [['prices', 'p1']])
