@@ -13,6 +13,10 @@ import { withTimeout } from './timeout.js'
 export type TestEvent = EventSourceMessage
 
 export interface OpenStreamOptions {
+  /** The request's method (a stream that answers a POST). @default 'GET' */
+  method?: string
+  /** A request body, sent as JSON. */
+  body?: unknown
   headers?: Record<string, string>
   /** Sent as the `Last-Event-ID` header. */
   lastEventId?: string
@@ -73,8 +77,11 @@ export async function openStream (app: FastifyInstance, path: string, options: O
   if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId
   // node:http on a connection of its own (no agent): leaving closes exactly this socket, as a browser tab would.
   const url = await baseUrl(app) + path
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+  if (body !== undefined) headers['content-type'] = 'application/json'
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get(url, { headers, agent: false, signal: controller.signal }, resolve).on('error', reject)
+    http.request(url, { method: options.method ?? 'GET', headers, agent: false, signal: controller.signal }, resolve)
+      .on('error', reject).end(body)
   })
   const server = registry.find(request => request.headers[TAG] === tag)
 

@@ -47,6 +47,16 @@ t.test('openStream sends Last-Event-ID and extra headers, and sees a finite stre
   await stream.close()
 })
 
+t.test('openStream sends another method, with a JSON body', async t => {
+  const { app } = await buildApp(t)
+  app.post<{ Body: { prompt: string } }>('/chat', { sse: true }, async function * (request) {
+    yield { event: request.method, data: `${request.headers['content-type']} ${request.body.prompt}` }
+  })
+  const stream = await openStream(app, '/chat', { method: 'POST', body: { prompt: 'hi' } })
+  await stream.ended
+  t.strictSame(stream.events.map(event => [event.event, event.data]), [['POST', 'application/json hi']])
+})
+
 t.test('take() rejects after its timeout with how many events came', async t => {
   const { app } = await buildApp(t)
   app.get('/slow', (_request, reply) => reply.sse(async function * ({ signal }) {
