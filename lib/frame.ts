@@ -13,6 +13,12 @@ import { isMessage, type SseMessage } from './message.js'
 
 export type Serializer = (value: unknown) => string
 
+/**
+ * Marks a serializer that writes every value as JSON, strings included (a declared event whose schema
+ * is not text): its strings are serialized like anything else instead of sent as they are.
+ */
+export const kJsonOnly = Symbol('fastify-sse-stream.json-only')
+
 /** What a comment-only heartbeat looks like on the wire. */
 export const HEARTBEAT_FRAME = ':\n\n'
 
@@ -35,7 +41,7 @@ function lines (prefix: string, text: string): string {
 }
 
 function serializeData (data: unknown, serialize: Serializer): string {
-  if (typeof data === 'string') return data
+  if (typeof data === 'string' && (serialize as { [kJsonOnly]?: true })[kJsonOnly] !== true) return data
   let text: unknown
   try {
     text = serialize(data)

@@ -9,7 +9,8 @@ export interface SseMessage<T = unknown> {
   comment?: string
 }
 
-const MESSAGE_KEYS = new Set(['id', 'event', 'data', 'retry', 'comment'])
+/** The fields of a message: a plain object with only these keys is a message, not data. */
+export const MESSAGE_FIELDS: ReadonlySet<string> = new Set(['id', 'event', 'data', 'retry', 'comment'])
 
 /**
  * Whether a yielded value is a message (its fields become lines) rather than data.
@@ -22,7 +23,7 @@ export function isMessage (value: unknown): value is SseMessage {
   if (proto !== Object.prototype && proto !== null) return false
   let keys = 0
   for (const key in value) {
-    if (!MESSAGE_KEYS.has(key)) return false
+    if (!MESSAGE_FIELDS.has(key)) return false
     keys++
   }
   return keys > 0

@@ -32,7 +32,9 @@ export function sseRoutes (defaults: StreamSettings): (route: RouteOptions) => v
 /** The events a route declared for its 200 stream (`sseEvents()`), compiled as the route is added. */
 function declaredEvents (route: RouteOptions): EventCatalog | undefined {
   const responses = route.schema?.response as Record<string, unknown> | undefined
-  return responses === undefined ? undefined : catalogOfResponse(responses['200'] ?? responses['2xx'])
+  if (responses === undefined) return undefined
+  // The response that declares a stream: 200 may document the JSON answer and 2xx the stream.
+  return catalogOfResponse(responses['200']) ?? catalogOfResponse(responses['2xx'])
 }
 
 function wrapSseRoute (route: RouteOptions, defaults: StreamSettings): void {

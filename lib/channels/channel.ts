@@ -127,12 +127,29 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     this.#context.counters.replays++
     if (replayChannel.hasSubscribers) replayChannel.publish({ channel: this.name, lastEventId: from })
     // An id no backend could have given replays nothing: a gap notice, then live events.
-    return ID_PATTERN.test(from) ? this.#context.backend.replay(this.name, from) : NOTHING_KEPT
+    if (!ID_PATTERN.test(from)) return NOTHING_KEPT
+    const replay = this.#context.backend.replay(this.name, from)
+    const events = this.#events
+    if (events === undefined) return replay
+    return replay.then(({ gap, messages }) => ({
+      gap,
+      messages: messages.filter(message => events.declares(message) || (this.#undeclared(message), false))
+    }))
   }
 
   /** An event from the backend: the same frozen, framed message for every subscriber. */
   deliver (message: ChannelMessage): void {
+    if (this.#events !== undefined && !this.#events.declares(message)) {
+      this.#undeclared(message)
+      return
+    }
     for (const subscription of this.#subscribers) subscription.push(message)
+  }
+
+  /** Another app published on this name what this app's declaration does not name: not passed on. */
+  #undeclared (message: ChannelMessage): void {
+    this.#context.log.warn({ channel: this.name, event: message.event ?? 'message', id: message.id },
+      'sse declared channel dropped an event it does not declare')
   }
 
   /** Events after `lastId` were lost on their way to this app. */

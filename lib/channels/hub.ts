@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_EVENTS, FST_SSE_INVALID_OPTION } from '../errors.js'
-import { catalogOfResponse } from '../events/catalog.js'
+import { catalogOfResponse, type EventCatalog } from '../events/catalog.js'
 import type { SseSettings } from '../options.js'
 import type { SseStats } from '../stats.js'
 import type { Channel, ChannelMessage, ChannelOptions } from '../types.js'
@@ -11,14 +11,15 @@ import { MemoryBackend } from './memory-backend.js'
 
 const MAX_NAME_LENGTH = 200
 
-function declareEvents (channel: SseChannel, options: ChannelOptions): void {
+/** The events `options` declare, if any; options that are not a declaration are refused. */
+function declaredEvents (options: ChannelOptions): EventCatalog | undefined {
   if (typeof options !== 'object' || options === null) throw new FST_SSE_INVALID_OPTION('channel options', 'pass an object')
-  if (options.events === undefined) return
+  if (options.events === undefined) return undefined
   const events = catalogOfResponse(options.events)
   if (events === undefined) {
     throw new FST_SSE_INVALID_EVENTS(`the events of a channel are declared with sseEvents(); got ${describe(options.events)}`)
   }
-  channel.declare(events)
+  return events
 }
 /** Node turns a longer timer delay into 1 ms. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1
@@ -30,6 +31,11 @@ const MAX_TIMER_DELAY = 2 ** 31 - 1
  */
 export class ChannelHub implements BackendSink {
   readonly #channels = new Map<string, SseChannel>()
+  /**
+   * Declared events by channel name, kept when an idle channel is forgotten: the channel made again
+   * under that name is declared as before (one entry per declared name, which apps keep few).
+   */
+  readonly #declarations = new Map<string, EventCatalog>()
   /** Shared by every channel; the hub alone sets its backend (once) and `closed`. */
   readonly #context: { -readonly [K in keyof ChannelContext]: ChannelContext[K] }
 
@@ -83,8 +89,16 @@ export class ChannelHub implements BackendSink {
       }
       channel = new SseChannel(name, this.#context)
       this.#channels.set(name, channel)
+      const declared = this.#declarations.get(name)
+      if (declared !== undefined) channel.declare(declared)
     }
-    if (options !== undefined) declareEvents(channel, options)
+    if (options !== undefined) {
+      const events = declaredEvents(options)
+      if (events !== undefined) {
+        channel.declare(events)
+        this.#declarations.set(name, events)
+      }
+    }
     return channel as SseChannel<T>
   }
 

@@ -3,8 +3,10 @@ import type { ValidateFunction } from 'ajv'
 import fastJson from 'fast-json-stringify'
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_EVENTS, FST_SSE_UNDECLARED_EVENT } from '../errors.js'
-import { frameOf, messageFrame, dataFrame, isPrepared, type Serializer } from '../frame.js'
-import { isMessage, type SseMessage } from '../message.js'
+import { END_EVENT, GAP_EVENT } from '../channels/gap.js'
+import { frameOf, messageFrame, dataFrame, isPrepared, kJsonOnly, type Serializer } from '../frame.js'
+import { isMessage, MESSAGE_FIELDS, type SseMessage } from '../message.js'
+import type { ChannelMessage } from '../types.js'
 
 // The run-time side of declared events: per event name, a serializer compiled once from its schema
 // (and a validator, when asked for). Read from the OpenAPI `itemSchema` that `sseEvents()` wrote, or
@@ -13,6 +15,22 @@ import { isMessage, type SseMessage } from '../message.js'
 interface Declared {
   readonly serialize: Serializer
   readonly validate: ValidateFunction | undefined
+}
+
+/** Names the plugin's own notices use: never declared by an app. */
+const RESERVED = new Set([GAP_EVENT, END_EVENT])
+const NAME_BREAKER = /[\r\n]/
+
+/** Why `name` cannot be an event name, or undefined when it can. */
+export function nameProblem (name: string): string | undefined {
+  if (name === '' || NAME_BREAKER.test(name)) return `${describe(name)} is not an event name (non-empty, without CR or LF)`
+  if (RESERVED.has(name)) return `${name} is reserved for the plugin's own notices`
+  return undefined
+}
+
+/** A schema whose data is text (sent as it is, documented as a string); any other data is JSON. */
+export function isTextSchema (schema: object): boolean {
+  return (schema as { type?: unknown }).type === 'string'
 }
 
 // Ajv is CommonJS; loaded once, and only by an app that asks for validation.
@@ -24,10 +42,16 @@ function validatorOf (schema: object): ValidateFunction {
     const addFormats = (require('ajv-formats') as { default: (ajv: import('ajv').default) => void }).default
     // OpenAPI's `discriminator` is read (data schemas written for a document use it); unknown formats
     // are ignored, as Fastify's own validator does, without a console line.
-    ajv = new Ajv({ strict: false, allErrors: false, discriminator: true, logger: false })
+    // Nothing is kept by schema or $id: two declarations may share an $id, and a dropped declaration
+    // leaves nothing behind in Ajv (its validator lives with its catalog).
+    ajv = new Ajv({ strict: false, allErrors: false, discriminator: true, logger: false, addUsedSchema: false })
     addFormats(ajv)
   }
-  return ajv.compile(schema)
+  try {
+    return ajv.compile(schema)
+  } finally {
+    ajv.removeSchema(schema)
+  }
 }
 
 /** Compiled once per data schema object: two declarations sharing a schema share its serializer. */
@@ -37,11 +61,14 @@ const validators = new WeakMap<object, ValidateFunction>()
 function serializerOf (name: string, schema: object): Serializer {
   let serialize = serializers.get(schema)
   if (serialize === undefined) {
+    let compiled: Serializer
     try {
-      serialize = fastJson(schema as Parameters<typeof fastJson>[0])
+      compiled = fastJson(schema as Parameters<typeof fastJson>[0])
     } catch (err) {
       throw new FST_SSE_INVALID_EVENTS(`the data schema of ${name} does not compile: ${(err as Error).message}`, { cause: err })
     }
+    // Data that is not text is JSON, strings too (`"up"` for a union of literals): as the document says.
+    serialize = isTextSchema(schema) ? compiled : Object.assign((value: unknown) => compiled(value), { [kJsonOnly]: true as const })
     serializers.set(schema, serialize)
   }
   return serialize
@@ -68,6 +95,8 @@ function branchEntry (branch: unknown): [string, object] {
   if (typeof name !== 'string' || typeof data !== 'object' || data === null) {
     throw new FST_SSE_INVALID_EVENTS(`an itemSchema branch must name its event (properties.event.const) and data; got ${describe(branch)}`)
   }
+  const problem = nameProblem(name)
+  if (problem !== undefined) throw new FST_SSE_INVALID_EVENTS(problem)
   const schema = data.contentSchema ?? data
   if (typeof schema !== 'object' || schema === null) {
     throw new FST_SSE_INVALID_EVENTS(`the data schema of ${name} must be a JSON schema object`)
@@ -98,8 +127,17 @@ export class EventCatalog {
    * A message that dispatches no event (a comment, a `retry:`) needs none: undefined.
    */
   serializerFor (message: SseMessage): Serializer | undefined {
-    if (message.event === undefined && message.data === undefined) return undefined
+    if (message.data === undefined) {
+      if (message.event === undefined) return undefined
+      throw new FST_SSE_INVALID_DATA(message.event, 'an event needs data: without it a client dispatches nothing')
+    }
     return this.#checked(message.event ?? 'message', message.data).serialize
+  }
+
+  /** Whether a channel's event (from this app or another) is one of these, or the plugin's own notice. */
+  declares (message: ChannelMessage): boolean {
+    const { event } = message
+    return (event === undefined && message.data === undefined) || this.#events.has(event ?? 'message') || RESERVED.has(event!)
   }
 
   /** The frame of a value a declared stream's source yielded. */
@@ -109,6 +147,11 @@ export class EventCatalog {
     if (isMessage(value)) {
       const serialize = this.serializerFor(value)
       return serialize === undefined ? messageFrame(value, fallback) : messageFrame(value, serialize)
+    }
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, 'event')) {
+      // Read as data, it would go out as an unnamed event: a message with a key too many, surely.
+      const extra = Object.keys(value).filter(key => !MESSAGE_FIELDS.has(key))
+      throw new FST_SSE_INVALID_DATA('message', `an object with an event key is not a message: it has ${extra.join(', ')} too`)
     }
     return dataFrame(value, this.#checked('message', value).serialize)
   }

@@ -1,7 +1,7 @@
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_EVENTS } from '../errors.js'
-import { GAP_EVENT } from '../channels/gap.js'
-import { compileCatalog } from './catalog.js'
+import { MESSAGE_FIELDS } from '../message.js'
+import { compileCatalog, isTextSchema, nameProblem } from './catalog.js'
 
 // `sseEvents()`: a route's (or a channel's) events, declared once as JSON schemas, in the shape Fastify
 // and @fastify/swagger read: a 200 response of `text/event-stream` whose OpenAPI 3.2 `itemSchema` says
@@ -80,11 +80,9 @@ export interface SseEventsResponse<Events = Record<string, unknown>> {
   }
 }
 
-const NAME_BREAKER = /[\r\n]/
-
 /** How an event's data appears in the document: text as it is, anything else as JSON. */
 function dataSchemaOf (schema: object): Record<string, unknown> {
-  if ((schema as { type?: unknown }).type === 'string') return schema as Record<string, unknown>
+  if (isTextSchema(schema)) return schema as Record<string, unknown>
   return { contentMediaType: 'application/json', contentSchema: schema }
 }
 
@@ -102,15 +100,33 @@ function checkDeclaration (events: unknown): asserts events is SseEventSchemas {
   const names = Object.keys(events)
   if (names.length === 0) throw new FST_SSE_INVALID_EVENTS('declare at least one event')
   for (const name of names) {
-    if (name === '' || NAME_BREAKER.test(name)) {
-      throw new FST_SSE_INVALID_EVENTS(`${describe(name)} is not an event name (non-empty, without CR or LF)`)
-    }
-    if (name === GAP_EVENT) throw new FST_SSE_INVALID_EVENTS(`${GAP_EVENT} is reserved for the channels' gap notice`)
+    const problem = nameProblem(name)
+    if (problem !== undefined) throw new FST_SSE_INVALID_EVENTS(problem)
     const schema = (events as Record<string, unknown>)[name]
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
       throw new FST_SSE_INVALID_EVENTS(`the data schema of ${name} must be a JSON schema object; got ${describe(schema)}`)
     }
+    if (name === 'message' && readsAsMessage(schema)) {
+      throw new FST_SSE_INVALID_EVENTS('the data of message would be read as a message (its properties are all message fields): give it another name')
+    }
   }
+}
+
+/** A JSON copy of a data schema; one that is not JSON (it holds a function) is refused. */
+function copyOf (name: string, schema: object): object {
+  try {
+    return structuredClone(schema)
+  } catch (err) {
+    throw new FST_SSE_INVALID_EVENTS(`the data schema of ${name} must be JSON: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** An object schema whose every property is a message field: its values would be yielded as messages. */
+function readsAsMessage (schema: object): boolean {
+  const properties = (schema as { properties?: unknown }).properties
+  if (typeof properties !== 'object' || properties === null) return false
+  const keys = Object.keys(properties)
+  return keys.length > 0 && keys.every(key => MESSAGE_FIELDS.has(key))
 }
 
 /**
@@ -131,7 +147,8 @@ SseEventsResponse<{ [K in keyof Schemas]: SseDataOf<Schemas[K]> }> {
       retry: { type: 'integer', minimum: 0 }
     },
     required: ['data'],
-    oneOf: Object.entries(events).map(([name, schema]) => branchOf(name, schema))
+    // Compiled and documented from a copy: a schema changed afterwards changes neither the wire nor the document.
+    oneOf: Object.entries(events).map(([name, schema]) => branchOf(name, copyOf(name, schema)))
   }
   compileCatalog(itemSchema, validate)
   // `~unsafe` is a type of the schema, never a value: the schema itself is plain JSON.

@@ -51,6 +51,7 @@ t.test('a declaration that cannot be right is refused when it is made, with FST_
   t.throws(() => sseEvents({ 'sse-gap': Reading }), { ...invalid, message: /reserved/ })
   t.throws(() => sseEvents({ a: 'string' as never }), { ...invalid, message: /must be a JSON schema object; got "string"/ })
   t.throws(() => sseEvents({ a: [] as never }), invalid)
+  t.throws(() => sseEvents({ a: { type: 'object', default: () => ({}) } }), { ...invalid, message: /the data schema of a must be JSON/ })
   t.throws(() => sseEvents({ a: { type: 'no-such-type' } }), { ...invalid, message: /the data schema of a does not compile/ })
   t.throws(() => sseEvents({ a: { type: 'object', properties: { b: { $ref: '#/nowhere' } } } }),
     { ...invalid, message: /the data schema of a does not compile/ }, 'fast-json-stringify refuses it')
@@ -94,7 +95,8 @@ t.test('frames declared events as the plugin frames any event, with the schema\'
   t.equal(catalog.frame({ retry: 1000 }, json), 'retry: 1000\n\n')
   const published = prepare({ id: '9', event: 'anything', data: 'x' }, json)
   t.equal(catalog.frame(published, json), 'id: 9\nevent: anything\ndata: x\n\n', 'a channel event was framed (and checked) when published')
-  t.equal(catalog.frame({ event: 'temperature', data: 'text is sent as it is' }, json), 'event: temperature\ndata: text is sent as it is\n\n')
+  t.throws(() => catalog.frame({ event: 'temperature', data: 'a string' }, json), { code: 'FST_SSE_SERIALIZE' },
+    'a string where the schema wants an object is not sent as text: its schema writes it, or refuses it')
 })
 
 t.test('an undeclared event is an FST_SSE_UNDECLARED_EVENT naming it and what is declared', async t => {
@@ -103,7 +105,7 @@ t.test('an undeclared event is an FST_SSE_UNDECLARED_EVENT naming it and what is
     { code: 'FST_SSE_UNDECLARED_EVENT', message: 'The event "pressure" is not declared for this stream or channel (declared: temperature, humidity); declare it in sseEvents()' })
   t.throws(() => catalog.frame({ celsius: 1 }, json), { code: 'FST_SSE_UNDECLARED_EVENT', message: /"message"/ }, 'no unnamed event declared')
   t.throws(() => catalog.frame('text', json), { code: 'FST_SSE_UNDECLARED_EVENT' })
-  t.throws(() => catalog.serializerFor({ event: 'pressure' }), { code: 'FST_SSE_UNDECLARED_EVENT' }, 'even without data')
+  t.throws(() => catalog.serializerFor({ event: 'pressure', data: {} }), { code: 'FST_SSE_UNDECLARED_EVENT' }, 'on a channel too')
 })
 
 t.test('with validate: data that does not match its schema is an FST_SSE_INVALID_DATA saying where; without it, the serializer decides', async t => {

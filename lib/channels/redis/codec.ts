@@ -1,4 +1,4 @@
-import { messageFrame, prepare, type Serializer } from '../../frame.js'
+import { kJsonOnly, messageFrame, prepare, type Serializer } from '../../frame.js'
 import type { SseMessage } from '../../message.js'
 import type { ChannelMessage } from '../../types.js'
 import { ID_PATTERN } from '../backend.js'
@@ -65,11 +65,15 @@ export class BodyCodec {
   /** Validate every field exactly as the stream would (same errors), and serialize the data once. */
   encode (message: SseMessage, serialize?: Serializer): string {
     let text: string | null = null
-    messageFrame(message, value => (text = (serialize ?? this.#serialize)(value)))
+    const chosen = serialize ?? this.#serialize
+    // A serializer that writes strings as JSON too keeps saying so through the one that captures its text.
+    const jsonOnly = (chosen as { [kJsonOnly]?: true })[kJsonOnly] === true
+    messageFrame(message, Object.assign((value: unknown) => (text = chosen(value)), jsonOnly ? { [kJsonOnly]: true } : {}))
     const { data } = message
     // A declared event's serializer writes JSON (fast-json-stringify): apps parse it back.
     const json = serialize !== undefined || this.#json
-    const kind = data === undefined ? NO_DATA : typeof data === 'string' ? TEXT : json ? JSON_TEXT : SERIALIZED
+    const asText = typeof data === 'string' && !jsonOnly
+    const kind = data === undefined ? NO_DATA : asText ? TEXT : json ? JSON_TEXT : SERIALIZED
     const body: Body = [kind, kind === TEXT ? data as string : text, message.event ?? null,
       message.retry ?? null, message.comment ?? null]
     return JSON.stringify(body)
@@ -91,13 +95,22 @@ export class BodyCodec {
     if (retry !== null) message.retry = retry
     if (comment !== null) message.comment = comment
     if (kind === JSON_TEXT) {
-      const value: unknown = JSON.parse(text!)
+      const value = parsedOrText(text!)
       // A value whose JSON is a string (a Date) keeps that JSON text: it is what the frame must carry.
       message.data = typeof value === 'string' ? text : value
     } else if (kind !== NO_DATA) {
       message.data = text
     }
     return prepare(message, () => text!) as ChannelMessage
+  }
+}
+
+/** JSON text as its value; text a serializer wrote that is not JSON after all (a `format: 'unsafe'` string) as it is. */
+function parsedOrText (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
   }
 }
 
