@@ -3,7 +3,7 @@ import type { ValidateFunction } from 'ajv'
 import fastJson from 'fast-json-stringify'
 import { describe } from '../describe.js'
 import { FST_SSE_INVALID_DATA, FST_SSE_INVALID_EVENTS, FST_SSE_UNDECLARED_EVENT } from '../errors.js'
-import { END_EVENT, GAP_EVENT } from '../channels/gap.js'
+import { GAP_EVENT } from '../channels/gap.js'
 import { frameOf, messageFrame, dataFrame, isPrepared, kJsonOnly, type Serializer } from '../frame.js'
 import { isMessage, MESSAGE_FIELDS, type SseMessage } from '../message.js'
 import type { ChannelMessage } from '../types.js'
@@ -18,7 +18,7 @@ interface Declared {
 }
 
 /** Names the plugin's own notices use: never declared by an app. */
-const RESERVED = new Set([GAP_EVENT, END_EVENT])
+const RESERVED = new Set([GAP_EVENT])
 const NAME_BREAKER = /[\r\n]/
 
 /** Why `name` cannot be an event name, or undefined when it can. */

@@ -109,7 +109,7 @@ t.test('F6. a route with JSON under 200 and its stream under 2xx streams by its 
 
 t.test('F7. a hand-written itemSchema gets the same name rules as sseEvents()', async t => {
   const branch = (name: string) => ({ oneOf: [{ properties: { event: { const: name }, data: { type: 'string' } } }] })
-  for (const name of ['a\nid: 666', '', 'sse-gap', 'sse-end']) {
+  for (const name of ['a\nid: 666', '', 'sse-gap']) {
     t.throws(() => compileCatalog(branch(name), false), { code: 'FST_SSE_INVALID_EVENTS' }, JSON.stringify(name))
   }
   const catalog = compileCatalog(branch('ok'), false)
