@@ -47,7 +47,17 @@ function checkNames (names: readonly string[]): void {
     if (typeof name !== 'string') throw new FST_SSE_INVALID_CHANNEL(describe(name))
     validateEvent(name)
   }
-  if (new Set(names).size !== names.length) throw new FST_SSE_INVALID_CHANNEL(`${describe(names)}: each channel once`)
+  const unique = new Set(names)
+  if (unique.size !== names.length) throw new FST_SSE_INVALID_CHANNEL(`${describe(names)}: each channel once`)
+  // `a.b` names channel a's event b: a channel of that name beside a could not be told from it.
+  for (const name of names) {
+    for (let dot = name.indexOf('.'); dot !== -1; dot = name.indexOf('.', dot + 1)) {
+      const owner = name.slice(0, dot)
+      if (unique.has(owner)) {
+        throw new FST_SSE_INVALID_CHANNEL(`${describe(name)} beside ${describe(owner)}: its events could not be told from ${owner}'s own`)
+      }
+    }
+  }
 }
 
 /**

@@ -114,6 +114,11 @@ t.test('names are checked when the source is made: a bad one fails the handler, 
   t.throws(() => app.sse.multiplex(['a', 'a']), { code: 'FST_SSE_INVALID_CHANNEL', message: /each channel once/ })
   t.throws(() => app.sse.multiplex(['a\nevent: x']), { code: 'FST_SSE_INVALID_EVENT' }, 'a name that would inject a field')
   t.throws(() => app.sse.multiplex([42 as never]), { code: 'FST_SSE_INVALID_CHANNEL' })
+  // Event names must tell channels apart: channel a's event b and channel a.b would both be `a.b`, and
+  // a channel a.sse-gap would pass for a's gap notice (adversarial review).
+  t.throws(() => app.sse.multiplex(['a', 'a.b']), { code: 'FST_SSE_INVALID_CHANNEL', message: /a\.b.*a/ })
+  t.throws(() => app.sse.multiplex(['a.sse-gap', 'a']), { code: 'FST_SSE_INVALID_CHANNEL' })
+  t.doesNotThrow(() => app.sse.multiplex(['user.1', 'user.2', 'a.b.c']), 'dots are fine where no name is another\'s prefix')
   t.throws(() => app.sse.multiplex(['x'.repeat(201)]), { code: 'FST_SSE_INVALID_CHANNEL' }, 'the channel\'s own limits')
   app.get('/bad', (_request, reply) => reply.sse(app.sse.multiplex(['ok', ''])))
   const response = await app.inject({ url: '/bad', headers: { accept: 'text/event-stream' } })
