@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import { writeHeapSnapshot } from 'node:v8'
 import Fastify from 'fastify'
+
 import ssePlugin from '../lib/index.js'
 
 type Command = { type: 'memory' } | { type: 'burst', events: number, intervalMs: number } | { type: 'measure' } |
@@ -92,6 +93,8 @@ process.on('message', async (command: Command) => {
     await new Promise(resolve => setTimeout(resolve, 100))
     gc()
     const heap = process.memoryUsage().heapUsed
+    // BENCH_HEAP_SNAPSHOT=idle: what every idle subscriber holds, for a look (diagnosis only).
+    if (process.env.BENCH_HEAP_SNAPSHOT === 'idle') process.stderr.write(`heap snapshot: ${writeHeapSnapshot()}\n`)
     send({ type: 'memory', subscribers: subscribers(), perSubscriber: (heap - baseHeap) / subscribers() })
   } else if (command.type === 'burst') {
     gc()
@@ -111,7 +114,7 @@ process.on('message', async (command: Command) => {
         await new Promise(resolve => setTimeout(resolve, due - now))
         continue
       }
-      if (process.env.BENCH_HEAP_SNAPSHOT === '1' && seq === command.events >> 1) {
+      if (process.env.BENCH_HEAP_SNAPSHOT === 'burst' && seq === command.events >> 1) {
         // For a look at what the burst holds (skews this run's latencies: diagnosis only).
         process.stderr.write(`heap snapshot: ${writeHeapSnapshot()}\n`)
       }

@@ -23,6 +23,8 @@ export interface StreamTarget {
   writeHead (status: number, headers: OutgoingHttpHeaders): unknown
   flushHeaders (): void
   write (chunk: string | Buffer): boolean
+  cork (): void
+  uncork (): void
   end (): unknown
   destroy (): unknown
   on (event: 'close' | 'drain', listener: () => void): unknown
@@ -468,7 +470,13 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    return this.#out.write(chunk)
+    // Corked around the write, the socket writes now (chunk header, chunk and its end in one
+    // writev), instead of Node corking it for a tick: a flush round's time is then its own.
+    const res = this.#res
+    res.cork()
+    const room = this.#out.write(chunk)
+    res.uncork()
+    return room
   }
 }
 
