@@ -5,7 +5,7 @@ import type { StreamContext } from './context.js'
 import { encoderFor, type ContentCoding } from './compression.js'
 import { clientGone } from './connection.js'
 import type { Flushable } from './flush-scheduler.js'
-import { frameOf, HEARTBEAT_FRAME, preparedBytes, retryFrame } from './frame.js'
+import { frameOf, HEARTBEAT_FRAME, preparedBytes, preparedFrame, retryFrame, type PreparedMessage } from './frame.js'
 import type { Beating } from './heartbeat.js'
 import type { StreamSettings } from './options.js'
 
@@ -23,6 +23,8 @@ export interface StreamTarget {
   writeHead (status: number, headers: OutgoingHttpHeaders): unknown
   flushHeaders (): void
   write (chunk: string | Buffer): boolean
+  cork (): void
+  uncork (): void
   end (): unknown
   destroy (): unknown
   on (event: 'close' | 'drain', listener: () => void): unknown
@@ -38,6 +40,8 @@ export interface StreamTarget {
 export interface PumpOwner {
   readonly heartbeats: { add (member: Beating, intervalMs: number | false): void, delete (member: Beating, intervalMs: number | false): void }
   readonly flushes: { queue (item: Flushable): void }
+  /** The bytes of a run of prepared messages, shared by every stream that writes the same run. */
+  readonly runs: { bytesOf (messages: readonly unknown[]): Buffer }
   /** The stream ended and its source was finalized. */
   finished (pump: StreamPump): void
   /** The stream never started: its source failed to open and Fastify replies with the error. */
@@ -127,9 +131,15 @@ export class StreamPump implements Beating, Flushable, StreamSink {
   readonly #context: StreamContext
   readonly #owner: PumpOwner
   #feeder: Feeder | null = null
+  /** Text waiting for the next flush: frames that are not prepared (and any prepared ones with them). */
   #pending = ''
-  /** When `#pending` is one prepared frame, its shared bytes: written as they are, not encoded again. */
-  #pendingBytes: Buffer | null = null
+  /**
+   * Prepared messages waiting, while nothing else does: written as their shared bytes (one event's, or
+   * a run's built once for every stream that has the same run), never copied per stream.
+   */
+  #run: unknown[] | null = null
+  /** Characters waiting, text and run. */
+  #waiting = 0
   /** Queued for the app's next flush round. */
   #flushQueued = false
   #blocked = false
@@ -252,7 +262,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
         this.#append(retryFrame(closingRetry(this.#settings.retry)))
       }
       if (this.#headers === null && !res.writableEnded) {
-        if (this.#pending !== '') this.#write(this.#pendingBytes ?? this.#pending)
+        if (this.#waiting > 0) this.#write(this.#take())
         this.#out.end()
         // Its last frames wait behind a full socket: a client that never reads them is cut in time.
         const { writeTimeout } = this.#settings
@@ -264,8 +274,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
       // Gone before the head was written: Fastify must not answer on a closed connection either.
       this.#reply.hijack()
     }
-    this.#pending = ''
-    this.#pendingBytes = null
+    this.#take()
     this.#context.abort()
     // Still opening: attach() or abandon() finalizes once the source function settles.
     if (this.#feeder !== null) this.#finalize()
@@ -301,7 +310,7 @@ export class StreamPump implements Beating, Flushable, StreamSink {
     }
     this.events++
     this.#append(frame, value)
-    if (this.#pending.length >= COALESCE_CHARS) {
+    if (this.#waiting >= COALESCE_CHARS) {
       this.#flush()
     } else if (!this.#flushQueued) {
       this.#flushQueued = true
@@ -406,18 +415,32 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   /** Add to what the next flush writes; `value` is what the frame came from, when it may carry bytes. */
   #append (frame: string, value?: unknown): void {
-    this.#pendingBytes = this.#pending === '' ? preparedBytes(value) ?? null : null
+    this.#waiting += frame.length
+    if (this.#pending === '' && preparedBytes(value) !== undefined) {
+      (this.#run ??= []).push(value)
+      return
+    }
+    // Text from here on: what the run holds goes first.
+    if (this.#run !== null) this.#pending = this.#run.map(message => preparedFrame(message as PreparedMessage)).join('')
+    this.#run = null
     this.#pending += frame
+  }
+
+  /** What waits, as one chunk; nothing waits after. */
+  #take (): string | Buffer {
+    const run = this.#run
+    const chunk = run === null ? this.#pending : run.length === 1 ? preparedBytes(run[0])! : this.#owner.runs.bytesOf(run)
+    this.#pending = ''
+    this.#run = null
+    this.#waiting = 0
+    return chunk
   }
 
   // Writing to a socket that is already gone is harmless: its 'close' ends the stream.
   #flush (): void {
     this.#flushQueued = false
-    const chunk = this.#pendingBytes ?? this.#pending
-    this.#pending = ''
-    this.#pendingBytes = null
     this.idleTicks = 0
-    const full = !this.#write(chunk)
+    const full = !this.#write(this.#take())
     if ((full || this.#encodedBackedUp()) && !this.#blocked) {
       this.#blocked = true
       // Behind an encoder, wait for whichever is full: its drain lets the other flow again.
@@ -448,7 +471,13 @@ export class StreamPump implements Beating, Flushable, StreamSink {
 
   #write (chunk: string | Buffer): boolean {
     this.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
-    return this.#out.write(chunk)
+    // Corked around the write, the socket writes now (chunk header, chunk and its end in one
+    // writev), instead of Node corking it for a tick: a flush round's time is then its own.
+    const res = this.#res
+    res.cork()
+    const room = this.#out.write(chunk)
+    res.uncork()
+    return room
   }
 }
 

@@ -5,6 +5,7 @@ import type { StreamContext } from './context.js'
 import { refusalChannel, routeOf, streamTrace, type StreamTraceContext } from './diagnostics.js'
 import { FlushScheduler } from './flush-scheduler.js'
 import { HeartbeatClock } from './heartbeat.js'
+import { SharedRuns } from './shared-run.js'
 import type { SseSettings } from './options.js'
 import type { EndReason, PumpOwner, StreamPump } from './pump.js'
 import { StreamTotals, type SseStats } from './stats.js'
@@ -24,6 +25,7 @@ interface Registration {
 export class StreamRegistry implements PumpOwner {
   readonly heartbeats = new HeartbeatClock()
   readonly flushes = new FlushScheduler()
+  readonly runs = new SharedRuns()
   readonly admission: Admission
   readonly totals = new StreamTotals()
   #open = new Set<StreamPump>()

@@ -3,7 +3,7 @@ import { EventSource } from 'eventsource'
 import { GAP_EVENT } from '../../lib/index.js'
 import { openStream } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
-import { rawGet, urlOf } from '../fixtures/http.js'
+import { bodyOf, rawGet, urlOf } from '../fixtures/http.js'
 import { channelRoute as route, publishMany } from '../fixtures/channels.js'
 import { until } from '../fixtures/wait.js'
 
@@ -49,6 +49,46 @@ t.test('every stream writes the same bytes for an event', async t => {
   await until(() => bodies.every(body => body.endsWith('\n\n')), 5000, 'the event on every client')
   t.same(bodies, Array(3).fill(`: c\nid: ${id}\nevent: update\ndata: {"a":[1,2]}\n\n`))
   for (const { request } of clients) request.destroy()
+})
+
+t.test('events published in one turn reach every stream in one piece, in order, whole', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  route(app, 'burst')
+  const base = await urlOf(app)
+  const clients = await Promise.all([1, 2, 3].map(() => rawGet(base + '/burst')))
+  const bodies = clients.map(() => '')
+  clients.forEach(({ response }, i) => {
+    response.setEncoding('utf8')
+    response.on('data', chunk => { bodies[i] += chunk })
+  })
+  const channel = app.sse.channel('burst')
+  // One turn: every stream has the same three events waiting when its flush comes.
+  const ids = await Promise.all(['one', 'two', 'thrée'].map(data => channel.publish(data)))
+  const expected = ids.map((id, i) => `id: ${id}\ndata: ${['one', 'two', 'thrée'][i]}\n\n`).join('')
+  await until(() => bodies.every(body => body.length >= expected.length), 5000, 'the burst on every client')
+  t.same(bodies, Array(3).fill(expected))
+  for (const { request } of clients) request.destroy()
+})
+
+t.test('a generator that yields channel messages and values of its own in one turn keeps their order', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  const channel = app.sse.channel('mixed')
+  const before = await channel.publish('before')
+  const first = await channel.publish('kept 1')
+  const second = await channel.publish('kept 2')
+  app.get('/mixed', (request, reply) => reply.sse(async function * () {
+    // Replayed from history: prepared messages, handed out in the same turn as the values after them.
+    let replayed = 0
+    for await (const message of channel.subscribe({ lastEventId: before })) {
+      yield message
+      if (++replayed === 2) break
+    }
+    yield 'own 1'
+    yield { event: 'own', data: 'own 2' }
+  }))
+  const { response } = await rawGet(await urlOf(app) + '/mixed')
+  const body = await bodyOf(response)
+  t.equal(body, `id: ${first}\ndata: kept 1\n\nid: ${second}\ndata: kept 2\n\ndata: own 1\n\nevent: own\ndata: own 2\n\n`)
 })
 
 t.test(`an EventSource that loses its connection resumes with Last-Event-ID; past the history it gets a "${GAP_EVENT}" event`, async t => {

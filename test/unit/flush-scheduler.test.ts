@@ -100,3 +100,48 @@ t.test('the default clock is the real one', async t => {
   const flushed = await new Promise<boolean>(resolve => { scheduler.queue({ flushDue: () => resolve(true) }) })
   t.ok(flushed)
 })
+
+t.test('a round too long for one slice is written in slices, with a turn of the event loop between them', async t => {
+  const clock = fakeClock()
+  const scheduler = new FlushScheduler(clock)
+  const log: string[] = []
+  for (let i = 0; i < 200; i++) scheduler.queue(writer(clock, log, `s${i}`, 0.5))
+  clock.runImmediates()
+  t.equal(log.length, 64, 'a first slice of 64 streams (32 ms at 0.5 ms each)')
+  t.equal(clock.immediates.length, 1, 'the rest after a turn: timers due meanwhile fire first')
+  clock.runImmediates()
+  t.equal(log.length, 64 + 16, 'then as many as fit in 8 ms at the pace seen: 16')
+  for (let turns = 0; clock.immediates.length > 0 && turns < 20; turns++) clock.runImmediates()
+  t.equal(log.length, 200, 'until every stream of the round is written')
+  t.same(log, Array.from({ length: 200 }, (_, i) => `s${i}`), 'in the order they were queued, each once')
+})
+
+t.test('a slice grows to what fits in 8 ms when streams write fast', async t => {
+  const clock = fakeClock()
+  const scheduler = new FlushScheduler(clock)
+  const log: string[] = []
+  for (let i = 0; i < 1000; i++) scheduler.queue(writer(clock, log, 'fast', 1 / 64))
+  clock.runImmediates()
+  t.equal(log.length, 64, 'a first slice of 64: 1 ms')
+  clock.runImmediates()
+  t.equal(log.length, 64 + 512, 'then 8 ms at 1/64 ms each')
+})
+
+t.test('streams queued while a round is written wait for the next, as long after it as its slices took', async t => {
+  const clock = fakeClock()
+  const scheduler = new FlushScheduler(clock)
+  const log: string[] = []
+  for (let i = 0; i < 80; i++) scheduler.queue(writer(clock, log, 'first', 0.5))
+  clock.runImmediates()
+  t.equal(log.length, 64, 'a first slice: 32 ms')
+  // Between the slices: a producer's timer publishes; the loop is free for 10 ms.
+  scheduler.queue(writer(clock, log, 'late'))
+  clock.time += 10
+  t.equal(clock.immediates.length, 1, 'only the rest of the round is scheduled')
+  clock.runImmediates()
+  t.equal(log.length, 80, 'the round is written (16 more: 8 ms)')
+  t.notOk(log.includes('late'), 'not in the round that was being written')
+  t.same(clock.timers.map(timer => timer.at), [50 + 40], 'the next round 40 ms (32 + 8 of writing) after the round ended')
+  clock.advance(40)
+  t.equal(log.at(-1), 'late')
+})
