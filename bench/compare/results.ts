@@ -22,7 +22,8 @@ export interface DropRun {
   opened: number
   finalized: number
   within1s: number
-  within5s: number
+  /** Finalized within finalizeWaitMs (5 s; 1.5 s in a quick run). */
+  withinWait: number
   /** Slowest finalization after its client left, ms (of those finalized). */
   slowestMs: number
   clientCpuMs: number
@@ -53,6 +54,8 @@ export interface Results {
       intervalMs: number
       dropClients: number
       stallMs: number
+      stallValues: number
+      finalizeWaitMs: number
       socketBufferBytes: number
     }
     durationMs: number

@@ -32,8 +32,8 @@ export const tick = (i: number): Tick => ({ i, symbol: 'ACME', price: 100 + (i %
 
 /** A live feed's pace in workload 4: one value at once, then one per interval (a quiet ticker). */
 export const DROP_FEED_INTERVAL_MS = 2000
-/** What the stalled client's source could yield. */
-export const STALL_VALUES = 1_000_000
+/** What the stalled client's source could yield (fewer in a quick run: a system without backpressure pulls them all). */
+export const STALL_VALUES = process.env.BENCH_COMPARE_QUICK === '1' ? 200_000 : 1_000_000
 
 /** The generators every system streams, with the counters workload 4 reads. */
 export class Sources {
