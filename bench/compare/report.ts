@@ -14,6 +14,7 @@ const num = (n: number, digits = 0): string => Number.isFinite(n)
 const mib = (bytes: number): string => `${num(bytes / 2 ** 20, 1)} MiB`
 const kb = (bytes: number): string => `${num(bytes / 1024, 2)} KB`
 const ratio = (a: number, b: number): string => `${num(a / b, 2)}x`
+const share = (ms: number, of: number): string => `${num(ms)} ms (${num(100 * of, 0)}%)`
 const row = (cells: string[]): string => `| ${cells.join(' | ')} |`
 const head = (cells: string[]): string => [row(cells), row(cells.map(() => '---'))].join('\n')
 
@@ -38,12 +39,13 @@ export function renderTables (results: Results): { markdown: string, all: Target
 
   const base = streamSummary(results, BASELINE)
   out.push(`### 1. One stream: ${num(config.streamEvents)} small JSON events to one client`, '',
-    'Median of the rounds. Events/s as the client counted them, from its request to the end of the response.', '',
+    'Median of the rounds. Events/s as the client counted them, from its request to the end of the response. Client CPU: ' +
+      'its CPU time, and that time as a share of the stream\'s duration (near 100%, the client would be the bottleneck).', '',
     head(['system', 'events/s', 'vs baseline', 'bytes/event', 'server peak RSS', 'server CPU', 'client CPU', 'rounds (events/s)']))
   for (const s of systems) {
     const r = streamSummary(results, s.key)
     out.push(row([s.label, num(r.eventsPerSecond), ratio(r.eventsPerSecond, base.eventsPerSecond), num(r.bytesPerEvent, 1),
-      mib(r.peakRss), `${num(r.serverCpuMs)} ms`, `${num(r.clientCpuMs)} ms`,
+      mib(r.peakRss), `${num(r.serverCpuMs)} ms`, share(r.clientCpuMs, r.clientCpuShare),
       r.errors.length > 0 ? `${r.rounds.map(v => num(v)).join(', ')} (${r.errors.length} failed)` : r.rounds.map(v => num(v)).join(', ')]))
   }
   out.push('', targetLines(all, 'stream'), '')
@@ -52,7 +54,8 @@ export function renderTables (results: Results): { markdown: string, all: Target
     const b = broadcastSummary(results, size, BASELINE)
     out.push(`### 2. Broadcast: ${num(size)} clients, ${config.broadcastEvents} events ${config.intervalMs} ms apart`, '',
       'Latency in ms, from when the producer meant to publish (event k is due at start + k x interval) and from when ' +
-      '`publish()` ran. Median of the rounds; duplicates and gaps summed over them.', '',
+      '`publish()` ran. Median of the rounds; duplicates and gaps summed over them. Client CPU: over the burst, and as a share ' +
+      'of the first publish to the last delivery (one client process holds every connection).', '',
       head(['system', 'p50 / p99 from schedule', 'p50 / p99 from publish', 'first publish to last delivery', 'server CPU', 'vs baseline',
         'server peak RSS', 'vs baseline', 'duplicates / gaps', 'client CPU']))
     for (const s of systems) {
@@ -60,7 +63,7 @@ export function renderTables (results: Results): { markdown: string, all: Target
       const r = broadcastSummary(results, size, s.key)
       out.push(row([s.label, `${num(r.scheduleP50, 1)} / ${num(r.scheduleP99, 1)}`, `${num(r.publishP50, 1)} / ${num(r.publishP99, 1)}`,
         `${num(r.firstToLast)} ms`, `${num(r.serverCpuMs)} ms`, ratio(r.serverCpuMs, b.serverCpuMs), mib(r.peakRss), ratio(r.peakRss, b.peakRss),
-        r.rounds === 0 ? 'n/a' : `${num(r.duplicates)} / ${num(r.gaps)}`, `${num(r.clientCpuMs)} ms`]))
+        r.rounds === 0 ? 'n/a' : `${num(r.duplicates)} / ${num(r.gaps)}`, share(r.clientCpuMs, r.clientCpuShare)]))
     }
     out.push('')
   }
@@ -190,7 +193,8 @@ Exit status 1 when a target below fails; the results file and this report are wr
     \`request.socket\` 'close' as its README's note says; a first \`{ comment }\` message writes the head, so a subscriber
     sees its stream open at once. \`request.socket\` 'close' aborts the live feed.
   - *better-sse*: its documentation's Fastify recipe, \`createSession(request.raw, reply.raw)\`; \`session.iterate()\` for a
-    source (it has no way to end a session: a finished stream ends \`reply.raw\` itself); its **channels**
+    source (it has no way to end a session: a finished stream ends \`reply.raw\` itself, and its keep-alive timer may then
+    write after that end: the "write after end" a run may list under errors); its **channels**
     (\`register\`, \`broadcast\`) for the broadcast; the session's 'disconnected' event aborts the live feed.
 - **Clients** run in another process over loopback: raw \`node:http\` connections and a parser that only looks for
   \`data: \` lines (and parses only the broadcast's small JSON); the client's own CPU time is printed beside the server's.

@@ -3,7 +3,17 @@
 import type { Results, Run } from './results.js'
 import { median } from './stats.js'
 
-export interface StreamSummary { eventsPerSecond: number, bytesPerEvent: number, peakRss: number, serverCpuMs: number, clientCpuMs: number, rounds: number[], errors: string[] }
+export interface StreamSummary {
+  eventsPerSecond: number
+  bytesPerEvent: number
+  peakRss: number
+  serverCpuMs: number
+  clientCpuMs: number
+  /** The client's CPU time over the stream's duration: near 1, it was the bottleneck. */
+  clientCpuShare: number
+  rounds: number[]
+  errors: string[]
+}
 export interface BroadcastSummary {
   scheduleP50: number
   scheduleP99: number
@@ -13,6 +23,8 @@ export interface BroadcastSummary {
   serverCpuMs: number
   peakRss: number
   clientCpuMs: number
+  /** The client's CPU time over the first publish to the last delivery: near 1, it was the bottleneck. */
+  clientCpuShare: number
   duplicates: number
   gaps: number
   unexpected: number
@@ -40,6 +52,7 @@ export function streamSummary (results: Results, system: string): StreamSummary 
     peakRss: medianOf(runs, r => r.peakRss),
     serverCpuMs: medianOf(runs, r => r.serverCpuMs),
     clientCpuMs: medianOf(runs, r => r.clientCpuMs),
+    clientCpuShare: medianOf(runs, r => r.clientCpuMs / r.ms),
     rounds: runs.map(r => r.eventsPerSecond),
     errors
   }
@@ -56,6 +69,7 @@ export function broadcastSummary (results: Results, size: number, system: string
     serverCpuMs: medianOf(runs, r => r.serverCpuMs),
     peakRss: medianOf(runs, r => r.peakRss),
     clientCpuMs: medianOf(runs, r => r.delivery.cpuMs),
+    clientCpuShare: medianOf(runs, r => r.delivery.cpuMs / r.delivery.firstToLast),
     duplicates: runs.reduce((sum, r) => sum + r.delivery.duplicates, 0),
     gaps: runs.reduce((sum, r) => sum + r.delivery.gaps, 0),
     unexpected: runs.reduce((sum, r) => sum + r.delivery.unexpected, 0),
