@@ -12,7 +12,9 @@ export class Child<Command extends { type: string }, Message extends { type: str
 
   constructor (file: string, args: string[], options: { gc?: boolean } = {}) {
     this.process = fork(new URL(file, import.meta.url).pathname, args, {
-      execArgv: ['--import', 'tsx', ...(options.gc === true ? ['--expose-gc'] : [])],
+      execArgv: ['--import', 'tsx', ...(options.gc === true ? ['--expose-gc'] : []),
+        // BENCH_COMPARE_PROFILE_DIR: every server and client writes a .cpuprofile there, for a look at its hot paths.
+        ...(process.env.BENCH_COMPARE_PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_COMPARE_PROFILE_DIR}`])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     })
     this.process.on('message', (message: Message) => {
@@ -47,10 +49,13 @@ export class Child<Command extends { type: string }, Message extends { type: str
     return last === undefined ? '' : ` (its last error: ${last.split('\n')[0]})`
   }
 
+  /** Ends the process: it exits by itself once its IPC channel closes; killed if not within 2 s. */
   async kill (): Promise<void> {
     if (this.#exited) return
     const exited = new Promise<void>(resolve => this.process.once('exit', () => { resolve() }))
-    this.process.kill('SIGKILL')
+    if (this.process.connected) this.process.disconnect()
+    const timer = setTimeout(() => { this.process.kill('SIGKILL') }, 2000)
     await exited
+    clearTimeout(timer)
   }
 }

@@ -43,6 +43,7 @@ export function renderTables (results: Results): { markdown: string, all: Target
       'its CPU time, and that time as a share of the stream\'s duration (near 100%, the client would be the bottleneck).', '',
     head(['system', 'events/s', 'vs baseline', 'bytes/event', 'server peak RSS', 'server CPU', 'client CPU', 'rounds (events/s)']))
   for (const s of systems) {
+    if (!results.stream.some(run => run.system === s.key)) continue
     const r = streamSummary(results, s.key)
     out.push(row([s.label, num(r.eventsPerSecond), ratio(r.eventsPerSecond, base.eventsPerSecond), num(r.bytesPerEvent, 1),
       mib(r.peakRss), `${num(r.serverCpuMs)} ms`, share(r.clientCpuMs, r.clientCpuShare),
@@ -226,15 +227,18 @@ ${tables}
 `
 }
 
-/** Writes the report and charts of `results`: BENCHMARKS.md and bench/compare/charts/ (full), results/quick.md (quick). */
-export function writeReport (results: Results, mode: 'full' | 'quick'): { text: string, pass: boolean } {
+/**
+ * Writes the report and charts of `results`: BENCHMARKS.md and bench/compare/charts/ for a full run;
+ * results/<mode>.md and results/<mode>-charts/ for a quick or a narrowed (partial) one.
+ */
+export function writeReport (results: Results, mode: 'full' | 'quick' | 'partial'): { text: string, pass: boolean } {
   const { markdown, all } = renderTables(results)
   const root = new URL('../../', import.meta.url)
-  const chartUrl = mode === 'full' ? new URL('bench/compare/charts/', root) : new URL('bench/compare/results/quick-charts/', root)
+  const chartUrl = mode === 'full' ? new URL('bench/compare/charts/', root) : new URL(`bench/compare/results/${mode}-charts/`, root)
   mkdirSync(chartUrl, { recursive: true })
   for (const [name, svg] of Object.entries(charts(results))) writeFileSync(new URL(name, chartUrl), svg)
   if (mode === 'full') writeFileSync(new URL('BENCHMARKS.md', root), document(results, markdown, 'bench/compare/charts'))
-  else writeFileSync(new URL('bench/compare/results/quick.md', root), document(results, markdown, 'quick-charts'))
+  else writeFileSync(new URL(`bench/compare/results/${mode}.md`, root), document(results, markdown, `${mode}-charts`))
   const failed = all.filter(t => !t.pass).length
   return { text: `${markdown}\n${failed === 0 ? 'every target PASS' : `${failed} of ${all.length} targets FAIL`}`, pass: failed === 0 }
 }
@@ -243,7 +247,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const file = process.argv[2]
   if (file === undefined) throw new Error('usage: report.ts <results.json>')
   const results = JSON.parse(readFileSync(file, 'utf8')) as Results
-  const { text, pass } = writeReport(results, results.meta.quick ? 'quick' : 'full')
+  const { text, pass } = writeReport(results, results.meta.quick ? 'quick' : file.endsWith('partial.json') ? 'partial' : 'full')
   console.log(text)
   process.exitCode = pass ? 0 : 1
 }

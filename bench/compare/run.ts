@@ -240,9 +240,11 @@ const results: Results = {
 }
 const resultsDir = new URL('./results/', import.meta.url)
 mkdirSync(resultsDir, { recursive: true })
-const resultsFile = new URL(QUICK ? 'quick.json' : 'latest.json', resultsDir)
+// A narrowed run is a look at some systems, never the report of record.
+const mode = QUICK ? 'quick' : onlySystems !== undefined || onlyWorkloads !== undefined ? 'partial' : 'full'
+const resultsFile = new URL(mode === 'full' ? 'latest.json' : `${mode}.json`, resultsDir)
 writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n')
-const { text, pass } = writeReport(results, QUICK ? 'quick' : 'full')
+const { text, pass } = writeReport(results, mode)
 console.log(text)
 console.log(`results: ${resultsFile.pathname}`)
 process.exitCode = pass ? 0 : 1

@@ -16,8 +16,11 @@ export interface LatencySummary { p50: number, p99: number, max: number, count: 
 
 /** p50, p99 and max of the finite values (NaN marks an event never received and is left out). */
 export function summarize (values: Float64Array): LatencySummary {
-  const finite = values.filter(Number.isFinite).sort()
-  return { p50: percentile(finite, 0.5), p99: percentile(finite, 0.99), max: percentile(finite, 1), count: finite.length }
+  const finite = new Float64Array(values.length)
+  let count = 0
+  for (const value of values) if (Number.isFinite(value)) finite[count++] = value
+  const sorted = finite.subarray(0, count).sort()
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: percentile(sorted, 1), count }
 }
 
 /**
