@@ -187,8 +187,9 @@ Exit status 1 when a target below fails; the results file and this report are wr
   - *fastify-sse-stream*: \`{ sse: true }\` generator routes; the broadcast is a channel and the README's one-line
     \`reply.sse(channel.subscribe(...))\` route; the live feed gets the stream context's \`signal\`.
   - *@fastify/sse*: \`{ sse: true }\` routes and \`reply.sse.send(asyncIterable)\` of \`{ data }\` messages. It has **no
-    broadcast facility**: the broadcast is its README's "Connection Management" pattern (\`keepAlive()\`, \`sendHeaders()\`,
-    \`onClose()\`) with a \`Set\` of contexts and one \`send({ data })\` per client per event; \`onClose\` aborts the live feed.
+    broadcast facility**: the broadcast is its README's "Connection Management" pattern (\`keepAlive()\`, a first
+    \`send({ data: 'connected' })\`, which writes the head, and \`onClose()\`) with a \`Set\` of contexts and one
+    \`send({ data })\` per client per event; \`onClose\` aborts the live feed.
   - *fastify-sse-v2*: \`reply.sse(asyncIterable)\` of \`{ data: string }\` messages. It has **no broadcast facility**: the
     broadcast is its README's "sending individual events" (\`reply.sse(message)\`) over a \`Set\` of replies, each removed on
     \`request.socket\` 'close' as its README's note says; a first \`{ comment }\` message writes the head, so a subscriber
@@ -207,10 +208,12 @@ Exit status 1 when a target below fails; the results file and this report are wr
 - **Broadcast latency** is measured per event per client: both timestamps travel in the event (\`{ s, d, t }\`: its number,
   when it was due, when \`publish()\` ran); the client's ledger counts duplicates and gaps per client.
 - **Finalized** means the generator's \`finally\` ran; a client's leaving and its source's \`finally\` are paired by an id.
-  The stall target's bound is the kernel's largest TCP send and receive buffers (\`tcp_wmem\` + \`tcp_rmem\` maximum,
-  ${mib(config.socketBufferBytes)} here) can hold what a stalled client does not read, outside the server's RSS. The
-  hand-written loop waits for \`drain\`, so what it pulls while the client is stalled is what those buffers hold; the
-  target allows fastify-sse-stream 1 MiB of frames beyond that.
+  A stalled client's unread bytes wait in the kernel's TCP buffers (up to the \`tcp_wmem\` + \`tcp_rmem\` maximum,
+  ${mib(config.socketBufferBytes)} here), outside the server's RSS. The hand-written loop waits for \`drain\`, so what it pulls while
+  its client is stalled is what those buffers take: the stall target allows fastify-sse-stream 1 MiB of frames beyond that.
+- **Noise:** the machine is shared; wall-clock numbers (latency, events/s) suffer most from a busy neighbour, CPU time
+  and memory least. Each workload's client CPU is printed as a share of the span measured: near 100%, the client would
+  be the bottleneck.
 
 ## Results
 

@@ -59,7 +59,7 @@ function streamRun (system: SystemInfo, round: number): Promise<Run<StreamRun>> 
     client.send({ type: 'stream', url: `${base}/stream?n=${STREAM_EVENTS}`, events: STREAM_EVENTS })
     const { result } = await client.next('streamed', 120_000)
     server.send({ type: 'measure' })
-    const measured = await server.next('measured', 10_000)
+    const measured = await server.next('measured', 60_000)
     if (result.events !== STREAM_EVENTS) throw new Error(`the client received ${result.events} of ${STREAM_EVENTS} events`)
     return {
       eventsPerSecond: result.events / (result.ms / 1000),
@@ -94,8 +94,9 @@ function broadcastRun (system: SystemInfo, round: number, clients: number): Prom
       client.send({ type: 'finish' })
       delivered = await client.next('delivered', 30_000)
     }
+    // A system may still be busy after its last delivery (cleaning up a burst): its answer waits for that.
     server.send({ type: 'measure' })
-    const measured = await server.next('measured', 10_000)
+    const measured = await server.next('measured', 90_000)
     return {
       delivery: delivered.result,
       serverCpuMs: measured.cpuMs,
@@ -116,7 +117,7 @@ function dropRun (system: SystemInfo, round: number): Promise<Run<DropRun>> {
     const lastDrop = Math.max(...dropped.droppedAt.map(([, at]) => at))
     await sleep(Math.max(0, lastDrop + FINALIZE_WAIT_MS + 250 - (performance.timeOrigin + performance.now())))
     server.send({ type: 'drop-counters' })
-    const counters = await server.next('drop-counters', 10_000)
+    const counters = await server.next('drop-counters', 60_000)
     const finalizedAt = new Map(counters.finalizedAt)
     const delays = dropped.droppedAt.map(([id, at]) => (finalizedAt.get(id) ?? Infinity) - at)
 
