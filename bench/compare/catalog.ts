@@ -27,6 +27,8 @@ export function catalog (): SystemInfo[] {
   return [
     { key: BASELINE, label: 'hand-written node:http', plugin: false, workloads: ALL },
     { key: SUBJECT, label: 'fastify-sse-stream', plugin: true, workloads: ALL },
+    // The same plugin with declared events (fast-json-stringify): measured against its JSON.stringify self in W1.
+    { key: `${SUBJECT}-declared`, label: 'fastify-sse-stream, declared events', plugin: false, workloads: ['stream'] },
     { key: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')}`, plugin: true, workloads: ALL },
     { key: 'fastify-sse-v2', label: `fastify-sse-v2 ${version('fastify-sse-v2')}`, plugin: true, workloads: ALL },
     { key: 'better-sse', label: `better-sse ${version('better-sse')}`, plugin: true, workloads: ALL }
