@@ -91,7 +91,7 @@ export const FST_SSE_PUBLISH_OUTCOME_UNKNOWN = createError(
 
 export const FST_SSE_RESERVED_EVENT = createError(
   'FST_SSE_RESERVED_EVENT',
-  'The event name %s is reserved for the notice of lost events; publish under another name (or with publishData() for untrusted input)',
+  'The event name %s is reserved for the plugin\'s own notices (lost events, the end of a resumable stream); publish under another name (or with publishData() for untrusted input)',
   500,
   TypeError
 )
@@ -134,4 +134,23 @@ export const FST_SSE_INVALID_DATA = createError(
   'The data of the event %s does not match its declared schema: %s',
   500,
   TypeError
+)
+
+export const FST_SSE_INVALID_STREAM_KEY = createError(
+  'FST_SSE_INVALID_STREAM_KEY',
+  'A resumable stream key must be a non-empty string of at most 150 characters; got %s',
+  500,
+  TypeError
+)
+
+export const FST_SSE_STREAM_EXISTS = createError(
+  'FST_SSE_STREAM_EXISTS',
+  'A resumable stream %s is running already on this app: attach to it with reply.sseResume(key)',
+  409
+)
+
+export const FST_SSE_UNKNOWN_STREAM = createError(
+  'FST_SSE_UNKNOWN_STREAM',
+  'No resumable stream %s: it never started, or its record expired',
+  404
 )

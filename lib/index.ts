@@ -2,12 +2,14 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChannelHub } from './channels/hub.js'
 import { multiplex } from './channels/multiplex.js'
+import { ResumableStreams } from './resumable.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { readLastEventId } from './last-event-id.js'
 import { contextOf, kContext, replySse } from './reply-sse.js'
 import { sseRoutes } from './route.js'
 import type { SseSource } from './source.js'
 import { kStreams, StreamRegistry } from './streams.js'
+import { withTimeout } from './timeout.js'
 import type { ChannelOptions, SseInstance } from './types.js'
 
 /** Where a request keeps its `lastEventId` once read; null until then (an id is a string or undefined). */
@@ -47,10 +49,15 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   app.decorateReply('sse', function sse (this: FastifyReply, source: SseSource, streamOptions?: SseStreamOptions) {
     return replySse(this, source, streamOptions, settings, streams)
   })
+  app.decorateReply('sseResume', function sseResume (this: FastifyReply, key: string) {
+    return resumables.resume(this, key)
+  })
   const sse: SseInstance = {
     get streams () { return streams.size },
     channel: ((name: string, options?: ChannelOptions) => hub.channel(name, options)) as SseInstance['channel'],
     multiplex: names => multiplex(names, name => hub.channel(name)),
+    resumable: (key, source, options) => resumables.start(key, source, options),
+    cancel: key => resumables.cancel(key),
     stats: () => ({ ...streams.stats(), ...hub.stats() })
   }
   app.decorate('sse', sse)
@@ -64,6 +71,12 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   // Last, once every decorator is in place: a registration that fails on one of them (registered
   // twice) has opened no Redis connection that would keep the process alive.
   const hub = await ChannelHub.create(settings, app.log)
+  const resumables = new ResumableStreams(hub, app.log)
+  // After the streams (their clients come back, to another instance, and read the end from history),
+  // before the channels close: every generation here publishes its end.
+  app.addHook('preClose', async () => {
+    await withTimeout(resumables.close(), CLOSE_GRACE_MS, () => {})
+  })
   // After the streams: end what still subscribes (in-process consumers), release Redis.
   app.addHook('onClose', async () => {
     await hub.close()
@@ -83,7 +96,8 @@ export type { SseRedisClient } from './channels/redis/client.js'
 export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'
 export type { SseSource } from './source.js'
-export { GAP_EVENT } from './channels/gap.js'
+export { END_EVENT, GAP_EVENT } from './channels/gap.js'
+export type { ResumableEnd, ResumableOptions } from './resumable.js'
 export type {
   Channel, ChannelMessage, ChannelOptions, DeclaredChannel, DeclaredChannelMessage, GapNotice, PublishOptions, SseInstance,
   SseReplyMethod, SubscribeOptions

@@ -14,6 +14,7 @@ import type {
 import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
 import type { SseContext } from './context.js'
 import type { SseDeclaredEventsOf, SseEventOf, SseEventsResponse } from './events/declare.js'
+import type { ResumableOptions } from './resumable.js'
 import type { SseMessage } from './message.js'
 import type { SseStreamOptions } from './options.js'
 import type { SseSource } from './source.js'
@@ -120,6 +121,15 @@ export interface SseInstance {
    * so the stream's Last-Event-ID resumes each channel exactly.
    */
   multiplex (names: readonly string[]): SseSource
+  /**
+   * A source for `reply.sse()` that starts `source` as a resumable stream under `key` (a generation id)
+   * and streams it from the start. The generation runs on when this client leaves, until it is done,
+   * cancelled or `maxDuration` passed; its output is kept (the channel's history) so any client, on any
+   * instance sharing the backend, reads it with `reply.sseResume(key)`. Its last event is `sse-end`.
+   */
+  resumable (key: string, source: SseSource, options?: ResumableOptions): SseSource
+  /** Stop the resumable stream `key` wherever it runs: its signal aborts, it ends with reason `cancelled`. */
+  cancel (key: string): Promise<void>
   /** Streams on this app whose source is not finalized yet. */
   readonly streams: number
   /** Open streams, by route and channel; events, bytes, refusals and ends so far (see `SseStats`). */
@@ -146,6 +156,12 @@ declare module 'fastify' {
      * checked against the declaration.
      */
     sse: SseReplyMethod<ReplyType>
+    /**
+     * Stream the resumable stream `key` (see `app.sse.resumable`) from the request's Last-Event-ID, or
+     * from its start, to its end: 404 when there is no such stream (or its record expired), 204 (an
+     * EventSource stops reconnecting) when the client's last id is its end.
+     */
+    sseResume (key: string): Promise<void>
     /**
      * The stream's context: the same object a source function is given. Its `signal` aborts when the
      * client leaves (even before the stream starts, while the handler still awaits) or the stream

@@ -38,6 +38,13 @@ export interface ChannelBackend {
   unwatch (channel: string): void
   /** The hub forgot `channel` (idle): drop what this app keeps for it (the in-memory history). */
   forget (channel: string): void
+  /**
+   * Keep a small record about `channel` (string fields, merged into what is kept) for `ttlMs`, where
+   * every app sharing the backend can read it: a resumable stream's start and end.
+   */
+  saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void>
+  /** The record kept about `channel`, or undefined when there is none (never saved, or expired). */
+  readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined>
   /** Release what the backend opened. */
   close (): Promise<void>
 }

@@ -10,7 +10,7 @@ import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '
 import { ID_PATTERN, type ChannelBackend, type Replay } from './backend.js'
 import { gapChannel, replayChannel } from '../diagnostics.js'
 import type { ChannelCounters } from '../stats.js'
-import { GAP_EVENT, gapMessage } from './gap.js'
+import { END_EVENT, GAP_EVENT, gapMessage } from './gap.js'
 import { Subscription, type SubscriptionOwner } from './subscription.js'
 
 /** What every channel of one app shares: the hub's settings and its map of channels in use. */
@@ -34,7 +34,7 @@ const NOTHING_KEPT: Promise<Replay> = Promise.resolve({ gap: true, messages: [] 
 function messageOf (value: unknown): SseMessage {
   if (isMessage(value)) {
     // Only the channel may say events were lost: a notice published by anyone else is refused.
-    if (value.event === GAP_EVENT) throw new FST_SSE_RESERVED_EVENT(GAP_EVENT)
+    if (value.event === GAP_EVENT || value.event === END_EVENT) throw new FST_SSE_RESERVED_EVENT(value.event)
     if (value.id === undefined) return value
     const { id: _ignored, ...message } = value
     return message
@@ -100,6 +100,11 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     const serialize = this.#events?.serializerFor(message)
     this.#context.claim(this).#lastUse = Date.now()
     return this.#context.backend.publish(this.name, message, key, serialize)
+  }
+
+  /** The end of a resumable stream: the one event under the reserved name, published by the plugin only. */
+  publishEnd (reason: string): Promise<string> {
+    return this.#publish({ event: END_EVENT, data: JSON.stringify({ reason }) }, undefined)
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {

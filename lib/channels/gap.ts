@@ -8,6 +8,12 @@ import type { ChannelMessage } from '../types.js'
  */
 export const GAP_EVENT = 'sse-gap'
 
+/**
+ * The last event of a resumable stream: its data is JSON `{ "reason": ... }` (`done`, `error`,
+ * `cancelled`, `timeout`, `server-closing`). A client that received it has the whole stream.
+ */
+export const END_EVENT = 'sse-end'
+
 /** Gap notices, told apart from published events by identity (a name or an id could be copied). */
 const notices = new WeakSet<ChannelMessage>()
 

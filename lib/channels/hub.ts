@@ -102,6 +102,20 @@ export class ChannelHub implements BackendSink {
     return channel as SseChannel<T>
   }
 
+  /** The channel object of that name, with what the plugin alone may do with it. */
+  own (name: string): SseChannel {
+    return this.channel(name) as SseChannel
+  }
+
+  /** A small record about a channel, shared by every app on the backend (see ChannelBackend). */
+  saveRecord (name: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
+    return this.#context.backend.saveRecord(name, fields, ttlMs)
+  }
+
+  readRecord (name: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.#context.backend.readRecord(name)
+  }
+
   /** Subscribers by channel (those that have any), replays and gap notices so far. */
   stats (): Pick<SseStats, 'channels' | 'replays' | 'gaps'> {
     const channels: Record<string, number> = {}

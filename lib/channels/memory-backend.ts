@@ -10,6 +10,8 @@ export class MemoryBackend implements ChannelBackend {
   readonly #histories = new Map<string, History>()
   /** Per channel, created by its first publish with a key. */
   readonly #keys = new Map<string, IdempotencyKeys>()
+  /** Records by channel, with when each expires (Date.now()); an expired one is dropped when met. */
+  readonly #records = new Map<string, { fields: Record<string, string>, expiresAt: number }>()
   readonly #capacity: number
   readonly #idempotencyWindow: number
   readonly #serialize: Serializer
@@ -49,6 +51,27 @@ export class MemoryBackend implements ChannelBackend {
   watch (): void {}
   unwatch (): void {}
   async close (): Promise<void> {}
+
+  async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
+    const now = Date.now()
+    const kept = await this.readRecord(channel)
+    // Re-inserted, and expired ones dropped from the front: the map is in the order of the last saves,
+    // so an expired record behind one that lives longer waits for it (or for a read of its own).
+    this.#records.delete(channel)
+    this.#records.set(channel, { fields: { ...kept, ...fields }, expiresAt: now + ttlMs })
+    for (const [name, record] of this.#records) {
+      if (record.expiresAt > now) break
+      this.#records.delete(name)
+    }
+  }
+
+  async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
+    const record = this.#records.get(channel)
+    if (record === undefined) return undefined
+    if (record.expiresAt > Date.now()) return record.fields
+    this.#records.delete(channel)
+    return undefined
+  }
 
   forget (channel: string): void {
     this.#histories.delete(channel)

@@ -22,3 +22,20 @@ t.test('forget(channel) drops its history and its idempotency keys, and nothing 
   t.equal(await memory.publish('sport', { data: 1 }, 'k'), other, 'the other channel still knows its key')
   t.equal((await memory.replay('sport', other)).gap, false)
 })
+
+t.test('records: fields merge, each save sets the lifetime, and an expired record is gone', async t => {
+  const { memory } = backend()
+  t.equal(await memory.readRecord('a'), undefined)
+  await memory.saveRecord('a', { start: '1-1' }, 60)
+  await memory.saveRecord('b', { start: '2-1' }, 10_000)
+  await memory.saveRecord('a', { end: '1-9' }, 60)
+  t.strictSame(await memory.readRecord('a'), { start: '1-1', end: '1-9' })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  // A save drops the expired records at the front; a read finds an expired one gone either way.
+  await memory.saveRecord('c', { start: '3-1' }, 10)
+  await memory.saveRecord('b', { end: '2-5' }, 10_000)
+  t.equal(await memory.readRecord('a'), undefined, 'past its lifetime')
+  t.strictSame(await memory.readRecord('b'), { start: '2-1', end: '2-5' })
+  await new Promise(resolve => setTimeout(resolve, 30))
+  t.equal(await memory.readRecord('c'), undefined)
+})

@@ -167,6 +167,30 @@ export class RedisBackend implements ChannelBackend {
   // The history lives in Redis, under its own expiry: nothing is kept here for a channel nobody watches.
   forget (): void {}
 
+  async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
+    this.#ready()
+    const key = this.#names.record(channel)
+    try {
+      await bounded(this.#command.sseSaveRecord(key, ttlMs, ...Object.entries(fields).flat()), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
+    this.#ready()
+    let pairs: string[]
+    try {
+      pairs = await bounded(this.#command.sseReadRecord(this.#names.record(channel)), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      throw unavailable(err)
+    }
+    if (pairs.length === 0) return undefined
+    const fields: Record<string, string> = {}
+    for (let i = 0; i + 1 < pairs.length; i += 2) fields[pairs[i]!] = pairs[i + 1]!
+    return fields
+  }
+
   async close (): Promise<void> {
     this.#state = 'closed'
     this.#subscriber.removeListener(this.#sharded ? 'smessage' : 'message', this.#onMessage)

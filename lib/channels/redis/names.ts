@@ -31,6 +31,11 @@ export class RedisNames {
     return this.#prefix + tagOf(channel) + ':idempotency:' + key
   }
 
+  /** The small record kept about a channel (a resumable stream's start and end), as ioredis is given it. */
+  record (channel: string): string {
+    return this.#prefix + tagOf(channel) + ':record'
+  }
+
   /** A pub/sub channel as ioredis is given it for sharded pub/sub, which it prefixes (unlike SUBSCRIBE). */
   sharded (announcement: string): string {
     return announcement.slice(this.#keyPrefix.length)

@@ -102,6 +102,18 @@ end
 return ''
 `
 
+/** KEYS: the record. ARGV: its lifetime in ms, then field, value pairs. Merged, and its lifetime set, at once. */
+const SAVE_RECORD = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
+/** KEYS: the record. Its fields, name then value (none without a record). */
+const READ_RECORD = `
+return redis.call('HGETALL', KEYS[1])
+`
+
 /** An entry as Redis answers it: its id and its fields, name then value. */
 export type RawEntry = [id: string, fields: string[]]
 
@@ -110,11 +122,15 @@ export interface ScriptedRedis extends SseRedisClient {
     announcement: string, publishCommand: string, deadline: number): Promise<string | null>
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
+  sseSaveRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
+  sseReadRecord (record: string): Promise<string[]>
 }
 
 export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('ssePublish', { numberOfKeys: 2, lua: PUBLISH })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
   client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
+  client.defineCommand('sseSaveRecord', { numberOfKeys: 1, lua: SAVE_RECORD })
+  client.defineCommand('sseReadRecord', { numberOfKeys: 1, lua: READ_RECORD })
   return client as ScriptedRedis
 }
