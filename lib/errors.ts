@@ -139,13 +139,13 @@ export const FST_SSE_INVALID_DATA = createError(
 export const FST_SSE_INVALID_STREAM_KEY = createError(
   'FST_SSE_INVALID_STREAM_KEY',
   'A resumable stream key must be a non-empty string of at most 150 characters; got %s',
-  500,
+  400,
   TypeError
 )
 
 export const FST_SSE_STREAM_EXISTS = createError(
   'FST_SSE_STREAM_EXISTS',
-  'A resumable stream %s is running already on this app: attach to it with reply.sseResume(key)',
+  'A resumable stream %s exists already (running, or over and kept for its ttl): attach to it with reply.sseResume(key); keys are used once',
   409
 )
 

@@ -1,11 +1,14 @@
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { SseChannel } from './channels/channel.js'
 import { END_EVENT } from './channels/gap.js'
 import type { ChannelHub } from './channels/hub.js'
 import { closeSource } from './close-source.js'
 import type { SseContext } from './context.js'
 import { describe } from './describe.js'
-import { FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM } from './errors.js'
+import {
+  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
+} from './errors.js'
 import { openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { ChannelMessage } from './types.js'
 
@@ -15,6 +18,10 @@ import type { ChannelMessage } from './types.js'
 // It runs until it is done, cancelled, or `maxDuration` passed, whoever listens; then its end is
 // published as an `sse-end` event and recorded for `ttl`, so a client that received the end is told to
 // stop (204) instead of starting it again.
+//
+// One record per key, shared through the backend: `start` (the id readers read after), `until` (when
+// a reader stops waiting for an end that may never come: the app running it crashed, or Redis failed
+// it), `end` (the end's id, once published). It is made atomically, so one app anywhere runs a key.
 
 export interface ResumableOptions {
   /** The longest a generation runs, readers or not; it then ends with reason `timeout`. @default 300000 (5 min) */
@@ -23,45 +30,87 @@ export interface ResumableOptions {
   ttl?: number
 }
 
-/** Why a generation ended, as its `sse-end` event says. */
-export type ResumableEnd = 'done' | 'error' | 'cancelled' | 'timeout' | 'server-closing'
+/**
+ * Why a generation ended, as its `sse-end` event says. `lost`: its end never came (the app running it
+ * stopped, or could not publish), so a reader gave up `maxDuration` plus 10 s after the start.
+ */
+export type ResumableEnd = 'done' | 'error' | 'cancelled' | 'timeout' | 'server-closing' | 'lost'
 
 const DEFAULT_MAX_DURATION = 300_000
 const DEFAULT_TTL = 600_000
+/** After maxDuration, how long the app running a generation has to publish its end before readers give up. */
+const END_GRACE = 10_000
 const MAX_TIMER_DELAY = 2 ** 31 - 1
 const MAX_KEY_LENGTH = 150
 /** Every app running generations listens here for cancellations of the ones it runs. */
 const CONTROL = 'sse-resumable-control'
+/** An end that could not be published is tried again, this long after the last try (doubling, capped). */
+const RETRY_FIRST_MS = 100
+const RETRY_MAX_MS = 2000
+const STOPPED = Symbol('stopped')
 
 function channelOf (key: string): string {
   return 'sse-resumable:' + key
 }
 
-function checkKey (key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) throw new FST_SSE_INVALID_STREAM_KEY(describe(key))
+function isKey (key: unknown): key is string {
+  return typeof key === 'string' && key !== '' && key.length <= MAX_KEY_LENGTH
 }
 
-function durationOf (name: string, value: unknown, fallback: number): number {
+function checkKey (key: unknown): asserts key is string {
+  if (!isKey(key)) throw new FST_SSE_INVALID_STREAM_KEY(describe(key))
+}
+
+function durationOf (name: string, value: unknown, fallback: number, max: number): number {
   if (value === undefined) return fallback
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= MAX_TIMER_DELAY) return value
-  throw new FST_SSE_INVALID_OPTION(name, `use a positive integer of milliseconds up to ${MAX_TIMER_DELAY}`)
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max) return value
+  throw new FST_SSE_INVALID_OPTION(name, `use a positive integer of milliseconds up to ${max}`)
+}
+
+function endMessage (reason: ResumableEnd): ChannelMessage {
+  return { event: END_EVENT, data: JSON.stringify({ reason }) } as ChannelMessage
 }
 
 /**
  * A channel's events from `from` on, until the stream's end (which it includes): the stream of one
- * reader. It ends with its connection (`signal`) too.
+ * reader. It ends with its connection (`signal`) too, and at `until` (Date.now() ms) with an end of
+ * reason `lost` (no id: the client keeps its own), so nobody waits forever for an end that never comes.
  */
-async function * readFrom (channel: SseChannel, from: string, signal: AbortSignal): AsyncGenerator<ChannelMessage> {
-  for await (const message of channel.subscribe({ lastEventId: from, signal })) {
-    yield message
-    if (message.event === END_EVENT) return
+async function * readFrom (channel: SseChannel, from: string, signal: AbortSignal, until: number): AsyncGenerator<ChannelMessage> {
+  const reader = new AbortController()
+  const leave = (): void => { reader.abort() }
+  signal.addEventListener('abort', leave, { once: true })
+  const timer = setTimeout(() => { reader.abort(STOPPED) }, Math.min(Math.max(until - Date.now(), 0), MAX_TIMER_DELAY))
+  try {
+    for await (const message of channel.subscribe({ lastEventId: from, signal: reader.signal })) {
+      yield message
+      if (message.event === END_EVENT) return
+    }
+    if (reader.signal.reason === STOPPED && !signal.aborted) yield endMessage('lost')
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', leave)
   }
 }
 
 interface Run {
   readonly controller: AbortController
-  /** Settles once the end is published and recorded (or could not be). */
+  /** Settles once the generation is over: its end published (or given up on), its source finalized. */
   readonly finished: Promise<void>
+}
+
+/** A generation's settings, fixed when it starts. */
+interface Plan {
+  readonly key: string
+  readonly channel: SseChannel
+  readonly source: SseSource
+  readonly context: SseContext
+  readonly controller: AbortController
+  readonly maxDuration: number
+  readonly ttl: number
+  readonly until: number
+  /** The start marker's id: names this generation (a key can be used again once its record expired). */
+  readonly start: string
 }
 
 /** The resumable streams of one app: those it runs, and how any stream of the backend is read. */
@@ -70,6 +119,7 @@ export class ResumableStreams {
   readonly #log: FastifyBaseLogger
   readonly #runs = new Map<string, Run>()
   #listening = false
+  #closing = false
 
   constructor (hub: ChannelHub, log: FastifyBaseLogger) {
     this.#hub = hub
@@ -83,68 +133,83 @@ export class ResumableStreams {
    */
   start (key: string, source: SseSource, options: ResumableOptions = {}): (ctx: SseContext) => Promise<AsyncIterable<ChannelMessage>> {
     checkKey(key)
-    const maxDuration = durationOf('maxDuration', options.maxDuration, DEFAULT_MAX_DURATION)
-    const ttl = durationOf('ttl', options.ttl, DEFAULT_TTL)
+    const maxDuration = durationOf('maxDuration', options.maxDuration, DEFAULT_MAX_DURATION, MAX_TIMER_DELAY - END_GRACE)
+    const ttl = durationOf('ttl', options.ttl, DEFAULT_TTL, MAX_TIMER_DELAY)
     return async ctx => {
+      if (this.#closing) throw new FST_SSE_CHANNELS_CLOSED()
       if (this.#runs.has(key)) throw new FST_SSE_STREAM_EXISTS(key)
+      // Held here before the first await: a second start on this app, or a cancel, meets it at once.
       const controller = new AbortController()
-      let started!: () => void
-      const startedRun = new Promise<void>(resolve => { started = resolve })
-      this.#runs.set(key, { controller, finished: startedRun })
+      let finish!: () => void
+      this.#runs.set(key, { controller, finished: new Promise(resolve => { finish = resolve }) })
       const channel = this.#hub.own(channelOf(key))
-      let startId: string
+      const until = Date.now() + maxDuration + END_GRACE
+      let start: string
       try {
         this.#listen()
-        // A comment that dispatches nothing, marking the start: every reader reads after it.
-        startId = await channel.publish({ comment: 'resumable stream start' })
-        await this.#hub.saveRecord(channel.name, { start: startId }, maxDuration + ttl)
+        // A comment that dispatches nothing, marking the start: every reader reads after it. One left by
+        // an app that then lost the race for the record below is as harmless.
+        start = await channel.publish({ comment: 'resumable stream start' })
+        if (!await this.#hub.createRecord(channel.name, { start, until: String(until) }, until - Date.now() + ttl)) {
+          throw new FST_SSE_STREAM_EXISTS(key)
+        }
       } catch (err) {
         this.#runs.delete(key)
-        started()
+        finish()
         throw err
       }
+      this.#hub.keep(channel.name, until + ttl)
       const context: SseContext = { signal: controller.signal, lastEventId: undefined, request: ctx.request }
-      const finished = this.#run(key, channel, source, context, controller, maxDuration, ttl)
-      this.#runs.set(key, { controller, finished })
-      started()
-      return readFrom(channel, startId, ctx.signal)
+      this.#run({ key, channel, source, context, controller, maxDuration, ttl, until, start }).finally(() => {
+        this.#runs.delete(key)
+        finish()
+      }).catch(() => {}) // #run logs what fails; nothing rejects
+      return readFrom(channel, start, ctx.signal, until)
     }
   }
 
   /**
    * `reply.sseResume(key)`: the stream `key` from the client's Last-Event-ID (or from its start), to
-   * its end. 404 when there is no such stream; 204 (an EventSource stops) once its end was received.
+   * its end. 404 when there is no such stream; 204 (an EventSource stops) once its end was received,
+   * or once it is past waiting for an end that never came.
    */
   async resume (reply: FastifyReply, key: string): Promise<void> {
-    checkKey(key)
-    const name = channelOf(key)
-    const record = await this.#hub.readRecord(name)
+    // Keys come from URLs: one that cannot be a stream's is simply not one.
+    const record = isKey(key) ? await this.#hub.readRecord(channelOf(key)) : undefined
     if (record?.start === undefined) {
       reply.code(404).send(new FST_SSE_UNKNOWN_STREAM(describe(key)))
       return
     }
     const last = reply.request.lastEventId
-    if (record.end !== undefined && last === record.end) {
+    const until = Number(record.until)
+    if (last !== undefined && (last === record.end || (record.end === undefined && Date.now() >= until))) {
       reply.code(204).send()
       return
     }
-    const channel = this.#hub.own(name)
-    return reply.sse(ctx => readFrom(channel, last ?? record.start!, ctx.signal))
+    const channel = this.#hub.own(channelOf(key))
+    return reply.sse(ctx => readFrom(channel, last ?? record.start!, ctx.signal, until))
   }
 
-  /** Stop the generation `key` wherever it runs: here at once, on other apps through the backend. */
-  async cancel (key: string): Promise<void> {
+  /**
+   * Stop the generation `key` wherever it runs: here at once, on other apps through the backend.
+   * Resolves to whether it was running (false: unknown, or over).
+   */
+  async cancel (key: string): Promise<boolean> {
     checkKey(key)
     const run = this.#runs.get(key)
     if (run !== undefined) {
       run.controller.abort('cancelled')
-      return
+      return true
     }
+    const record = await this.#hub.readRecord(channelOf(key))
+    if (record?.start === undefined || record.end !== undefined || Date.now() >= Number(record.until)) return false
     await this.#hub.channel(CONTROL).publishData(key)
+    return true
   }
 
   /** The app is closing: every generation here ends (`server-closing`), its end published. */
   async close (): Promise<void> {
+    this.#closing = true
     const runs = [...this.#runs.values()]
     for (const run of runs) run.controller.abort('server-closing')
     await Promise.all(runs.map(run => run.finished))
@@ -160,22 +225,36 @@ export class ResumableStreams {
     })().catch(err => { this.#log.error({ err }, 'sse resumable streams stopped listening for cancellations') })
   }
 
-  async #run (key: string, channel: SseChannel, source: SseSource, context: SseContext, controller: AbortController,
-    maxDuration: number, ttl: number): Promise<void> {
+  async #run (plan: Plan): Promise<void> {
+    const { key, channel, source, context, controller } = plan
     const { signal } = context
-    const timer = setTimeout(() => { controller.abort('timeout') }, maxDuration).unref()
+    const timer = setTimeout(() => { controller.abort('timeout') }, plan.maxDuration)
+    // A source that ignores its signal is not waited for: the end goes out at once, and the source
+    // is finalized whenever it gives control back.
+    const stopped = new Promise<typeof STOPPED>(resolve => {
+      if (signal.aborted) resolve(STOPPED)
+      else signal.addEventListener('abort', () => { resolve(STOPPED) }, { once: true })
+    })
     let reason: ResumableEnd = 'done'
     let iterator: SseIterator | undefined
-    let done = false
+    let finalized: Promise<void> | undefined
     try {
-      iterator = await openSourceNow(source, context)
+      // Cancelled while it was starting: never opened.
+      if (signal.aborted) return
+      const opening = Promise.resolve(openSourceNow(source, context))
+      const opened = await Promise.race([opening, stopped])
+      if (opened === STOPPED) {
+        finalized = opening.then(late => closeSource(late, this.#log), () => {})
+        return
+      }
+      iterator = opened
       for (;;) {
-        const result = await iterator.next()
+        const result = await Promise.race([iterator.next(), stopped])
+        if (result === STOPPED) return
         if (result.done === true) {
-          done = true
-          break
+          iterator = undefined
+          return
         }
-        if (signal.aborted) break
         await channel.publish(result.value)
       }
     } catch (err) {
@@ -185,16 +264,35 @@ export class ResumableStreams {
       }
     } finally {
       clearTimeout(timer)
-      if (!done && iterator !== undefined) await closeSource(iterator, this.#log)
+      if (signal.aborted) reason = signal.reason as ResumableEnd
+      // Stopped, or its channel failed: finalized (once it gives control back), not waited for here.
+      if (iterator !== undefined) finalized = closeSource(iterator, this.#log)
+      await this.#end(plan, reason)
+      await finalized
     }
-    if (signal.aborted) reason = signal.reason as ResumableEnd
-    try {
-      const end = await channel.publishEnd(reason)
-      await this.#hub.saveRecord(channel.name, { end }, ttl)
-    } catch (err) {
-      this.#log.error({ err, stream: key }, 'sse resumable stream end not published')
-    } finally {
-      this.#runs.delete(key)
+  }
+
+  /**
+   * Publish the end and record its id, trying again (the backend may be failing: Redis) until readers
+   * would give up anyway; not while the app closes, which waits for it.
+   */
+  async #end (plan: Plan, reason: ResumableEnd): Promise<void> {
+    const { key, channel, ttl } = plan
+    let end: string | undefined
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+      try {
+        // Under one idempotency key: a try whose outcome was unknown is not published twice.
+        end ??= await channel.publishEnd(reason, 'sse-end ' + plan.start)
+        this.#hub.keep(channel.name, Date.now() + ttl)
+        await this.#hub.saveRecord(channel.name, { end }, ttl)
+        return
+      } catch (err) {
+        if (this.#closing || Date.now() + wait >= plan.until) {
+          this.#log.error({ err, stream: key, reason }, 'sse resumable stream end not published')
+          return
+        }
+        await sleep(wait)
+      }
     }
   }
 }

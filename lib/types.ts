@@ -128,8 +128,11 @@ export interface SseInstance {
    * instance sharing the backend, reads it with `reply.sseResume(key)`. Its last event is `sse-end`.
    */
   resumable (key: string, source: SseSource, options?: ResumableOptions): SseSource
-  /** Stop the resumable stream `key` wherever it runs: its signal aborts, it ends with reason `cancelled`. */
-  cancel (key: string): Promise<void>
+  /**
+   * Stop the resumable stream `key` wherever it runs: its signal aborts, it ends with reason
+   * `cancelled`. Resolves to whether it was running (false: unknown, or over already).
+   */
+  cancel (key: string): Promise<boolean>
   /** Streams on this app whose source is not finalized yet. */
   readonly streams: number
   /** Open streams, by route and channel; events, bytes, refusals and ends so far (see `SseStats`). */

@@ -43,8 +43,15 @@ export interface ChannelBackend {
    * every app sharing the backend can read it: a resumable stream's start and end.
    */
   saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void>
+  /**
+   * Keep a record about `channel` as saveRecord does, only if none is kept (by any app): resolves to
+   * whether this call made it. The one step that lets a single app anywhere own a resumable stream.
+   */
+  createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean>
   /** The record kept about `channel`, or undefined when there is none (never saved, or expired). */
   readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined>
+  /** Drop what this app keeps that expired before `now` (called by the hub's sweep). */
+  sweep? (now: number): void
   /** Release what the backend opened. */
   close (): Promise<void>
 }

@@ -102,9 +102,13 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     return this.#context.backend.publish(this.name, message, key, serialize)
   }
 
-  /** The end of a resumable stream: the one event under the reserved name, published by the plugin only. */
-  publishEnd (reason: string): Promise<string> {
-    return this.#publish({ event: END_EVENT, data: JSON.stringify({ reason }) }, undefined)
+  /**
+   * The end of a resumable stream: the one event under the reserved name, published by the plugin
+   * only, under an idempotency key of its generation (a retry after an unknown outcome answers the
+   * first one's id).
+   */
+  publishEnd (reason: string, idempotencyKey: string): Promise<string> {
+    return this.#publish({ event: END_EVENT, data: JSON.stringify({ reason }) }, { idempotencyKey })
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {

@@ -39,6 +39,8 @@ export class ChannelHub implements BackendSink {
   /** Shared by every channel; the hub alone sets its backend (once) and `closed`. */
   readonly #context: { -readonly [K in keyof ChannelContext]: ChannelContext[K] }
 
+  /** Names not to forget before a time (see keep). */
+  readonly #kept = new Map<string, number>()
   #sweeper: NodeJS.Timeout | undefined
 
   private constructor (maxSubscriberQueue: number, log: FastifyBaseLogger) {
@@ -112,8 +114,20 @@ export class ChannelHub implements BackendSink {
     return this.#context.backend.saveRecord(name, fields, ttlMs)
   }
 
+  createRecord (name: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
+    return this.#context.backend.createRecord(name, fields, ttlMs)
+  }
+
   readRecord (name: string): Promise<Readonly<Record<string, string>> | undefined> {
     return this.#context.backend.readRecord(name)
+  }
+
+  /**
+   * Never forget `name` as idle before `until` (Date.now() ms): a resumable stream's history must live
+   * as long as its record, whoever reads it. One entry per kept name, dropped by the sweep once past.
+   */
+  keep (name: string, until: number): void {
+    if ((this.#kept.get(name) ?? 0) < until) this.#kept.set(name, until)
   }
 
   /** Subscribers by channel (those that have any), replays and gap notices so far. */
@@ -154,8 +168,12 @@ export class ChannelHub implements BackendSink {
 
   #sweep (idleMs: number): void {
     const now = Date.now()
+    for (const [name, until] of this.#kept) {
+      if (until <= now) this.#kept.delete(name)
+    }
+    this.#context.backend.sweep?.(now)
     for (const [name, channel] of this.#channels) {
-      if (!channel.idleFor(idleMs, now)) continue
+      if (!channel.idleFor(idleMs, now) || this.#kept.has(name)) continue
       this.#channels.delete(name)
       this.#context.backend.forget(name)
     }

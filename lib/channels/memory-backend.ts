@@ -10,7 +10,7 @@ export class MemoryBackend implements ChannelBackend {
   readonly #histories = new Map<string, History>()
   /** Per channel, created by its first publish with a key. */
   readonly #keys = new Map<string, IdempotencyKeys>()
-  /** Records by channel, with when each expires (Date.now()); an expired one is dropped when met. */
+  /** Records by channel, with when each expires (Date.now()); an expired one is dropped when met or swept. */
   readonly #records = new Map<string, { fields: Record<string, string>, expiresAt: number }>()
   readonly #capacity: number
   readonly #idempotencyWindow: number
@@ -53,16 +53,14 @@ export class MemoryBackend implements ChannelBackend {
   async close (): Promise<void> {}
 
   async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
-    const now = Date.now()
     const kept = await this.readRecord(channel)
-    // Re-inserted, and expired ones dropped from the front: the map is in the order of the last saves,
-    // so an expired record behind one that lives longer waits for it (or for a read of its own).
-    this.#records.delete(channel)
-    this.#records.set(channel, { fields: { ...kept, ...fields }, expiresAt: now + ttlMs })
-    for (const [name, record] of this.#records) {
-      if (record.expiresAt > now) break
-      this.#records.delete(name)
-    }
+    this.#records.set(channel, { fields: { ...kept, ...fields }, expiresAt: Date.now() + ttlMs })
+  }
+
+  async createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
+    if (await this.readRecord(channel) !== undefined) return false
+    this.#records.set(channel, { fields: { ...fields }, expiresAt: Date.now() + ttlMs })
+    return true
   }
 
   async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
@@ -71,6 +69,13 @@ export class MemoryBackend implements ChannelBackend {
     if (record.expiresAt > Date.now()) return record.fields
     this.#records.delete(channel)
     return undefined
+  }
+
+  // Records nobody reads again would stay: the hub's sweep drops the expired ones.
+  sweep (now: number): void {
+    for (const [name, record] of this.#records) {
+      if (record.expiresAt <= now) this.#records.delete(name)
+    }
   }
 
   forget (channel: string): void {

@@ -120,7 +120,9 @@ t.test('an unknown stream is 404, a bad key is refused, a key running already is
   const unknown = await app.inject({ url: '/chat/nope', headers })
   t.equal(unknown.statusCode, 404)
   t.equal(unknown.json().code, 'FST_SSE_UNKNOWN_STREAM')
-  t.equal((await app.inject({ url: '/by-query?key=' + 'k'.repeat(151), headers })).json().code, 'FST_SSE_INVALID_STREAM_KEY')
+  const tooLong = await app.inject({ url: '/by-query?key=' + 'k'.repeat(151), headers })
+  t.equal(tooLong.statusCode, 404, 'a key from a URL that cannot be a stream\'s is no stream')
+  t.equal(tooLong.json().code, 'FST_SSE_UNKNOWN_STREAM')
   t.throws(() => app.sse.resumable('', []), { code: 'FST_SSE_INVALID_STREAM_KEY' })
   t.throws(() => app.sse.resumable('x', [], { maxDuration: 0 }), { code: 'FST_SSE_INVALID_OPTION' })
   t.throws(() => app.sse.resumable('x', [], { ttl: 2 ** 31 }), { code: 'FST_SSE_INVALID_OPTION' })
@@ -197,7 +199,7 @@ t.test('a generation that cannot start (its channel refuses the publish) fails i
   await t.rejects(source({ signal: new AbortController().signal, request: undefined }), { code: 'FST_SSE_CHANNELS_CLOSED' })
 })
 
-t.test('a generation that ignores its signal past the close grace cannot publish its end: logged, the close is not held', async t => {
+t.test('a generation that ignores its signal is not waited for: its end goes out at once, it is finalized when it gives control back', async t => {
   const { app, logs } = await buildApp(t, { heartbeat: false })
   let finalized = 0
   app.post('/stubborn', (_request, reply) => reply.sse(app.sse.resumable('stubborn', async function * () {
@@ -211,9 +213,13 @@ t.test('a generation that ignores its signal past the close grace cannot publish
   })))
   const reader = await openStream(app, '/stubborn', { method: 'POST' })
   await reader.take(1)
-  const closing = performance.now()
-  await app.close()
-  t.ok(performance.now() - closing < 900, 'app.close() did not wait for it')
-  await until(() => logsOf(logs, 'sse resumable stream end not published').length === 1, 3000, 'the log line')
-  t.equal(finalized, 1)
+  const cancelling = performance.now()
+  t.equal(await app.sse.cancel('stubborn'), true)
+  await reader.ended
+  t.ok(performance.now() - cancelling < 600, 'the end did not wait for the source')
+  t.strictSame(reader.events.map(event => [event.event, event.data]), [[undefined, 'one'], [END_EVENT, '{"reason":"cancelled"}']])
+  t.equal(finalized, 0, 'still inside its sleep')
+  await until(() => finalized === 1, 3000, 'the source to be finalized once it yields')
+  t.equal(await app.sse.cancel('stubborn'), false, 'over: nothing to cancel')
+  t.strictSame(logsOf(logs, 'sse resumable stream end not published'), [])
 })

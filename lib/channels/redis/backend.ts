@@ -177,6 +177,16 @@ export class RedisBackend implements ChannelBackend {
     }
   }
 
+  async createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
+    this.#ready()
+    const key = this.#names.record(channel)
+    try {
+      return await bounded(this.#command.sseCreateRecord(key, ttlMs, ...Object.entries(fields).flat()), COMMAND_TIMEOUT_MS) === 1
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
   async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
     this.#ready()
     let pairs: string[]

@@ -109,6 +109,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `
 
+/** KEYS: the record. ARGV as SAVE_RECORD. Made only when there is none: 1 when made, 0 when one was kept. */
+const CREATE_RECORD = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
 /** KEYS: the record. Its fields, name then value (none without a record). */
 const READ_RECORD = `
 return redis.call('HGETALL', KEYS[1])
@@ -123,6 +131,7 @@ export interface ScriptedRedis extends SseRedisClient {
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
   sseSaveRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
+  sseCreateRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
   sseReadRecord (record: string): Promise<string[]>
 }
 
@@ -131,6 +140,7 @@ export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
   client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
   client.defineCommand('sseSaveRecord', { numberOfKeys: 1, lua: SAVE_RECORD })
+  client.defineCommand('sseCreateRecord', { numberOfKeys: 1, lua: CREATE_RECORD })
   client.defineCommand('sseReadRecord', { numberOfKeys: 1, lua: READ_RECORD })
   return client as ScriptedRedis
 }
