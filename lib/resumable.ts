@@ -32,14 +32,24 @@ export interface ResumableOptions {
 
 /**
  * Why a generation ended, as its `sse-end` event says. `lost`: its end never came (the app running it
- * stopped, or could not publish), so a reader gave up `maxDuration` plus 10 s after the start.
+ * stopped, or could not publish), so a reader gave up `maxDuration` plus a grace (10 s, or maxDuration
+ * when shorter, at least 2.5 s) after the start.
  */
 export type ResumableEnd = 'done' | 'error' | 'cancelled' | 'timeout' | 'server-closing' | 'lost'
 
 const DEFAULT_MAX_DURATION = 300_000
 const DEFAULT_TTL = 600_000
-/** After maxDuration, how long the app running a generation has to publish its end before readers give up. */
+/**
+ * After maxDuration, how long the app running a generation has to publish its end before readers give
+ * up: 10 s (Redis commands time out after 2 s, and the end is retried), or maxDuration when shorter,
+ * never under 2.5 s.
+ */
 const END_GRACE = 10_000
+const MIN_END_GRACE = 2500
+
+function graceAfter (maxDuration: number): number {
+  return Math.min(END_GRACE, Math.max(MIN_END_GRACE, maxDuration))
+}
 const MAX_TIMER_DELAY = 2 ** 31 - 1
 const MAX_KEY_LENGTH = 150
 /** Every app running generations listens here for cancellations of the ones it runs. */
@@ -95,7 +105,7 @@ async function * readFrom (channel: SseChannel, from: string, signal: AbortSigna
 
 interface Run {
   readonly controller: AbortController
-  /** Settles once the generation is over: its end published (or given up on), its source finalized. */
+  /** Settles once the generation is over: its end published (or given up on). */
   readonly finished: Promise<void>
 }
 
@@ -118,6 +128,7 @@ export class ResumableStreams {
   readonly #hub: ChannelHub
   readonly #log: FastifyBaseLogger
   readonly #runs = new Map<string, Run>()
+  readonly #finalizing = new Set<Promise<void>>()
   #listening = false
   #closing = false
 
@@ -143,7 +154,7 @@ export class ResumableStreams {
       let finish!: () => void
       this.#runs.set(key, { controller, finished: new Promise(resolve => { finish = resolve }) })
       const channel = this.#hub.own(channelOf(key))
-      const until = Date.now() + maxDuration + END_GRACE
+      const until = Date.now() + maxDuration + graceAfter(maxDuration)
       let start: string
       try {
         this.#listen()
@@ -207,12 +218,19 @@ export class ResumableStreams {
     return true
   }
 
-  /** The app is closing: every generation here ends (`server-closing`), its end published. */
+  /** The app is closing: every generation here ends (`server-closing`), its end published, its source finalized. */
   async close (): Promise<void> {
     this.#closing = true
     const runs = [...this.#runs.values()]
     for (const run of runs) run.controller.abort('server-closing')
     await Promise.all(runs.map(run => run.finished))
+    await Promise.all(this.#finalizing)
+  }
+
+  /** A source being finalized after its end: the app's close waits for it (within its grace). */
+  #track (finalized: Promise<void>): void {
+    this.#finalizing.add(finalized)
+    finalized.finally(() => this.#finalizing.delete(finalized)).catch(() => {})
   }
 
   /** Listen, once, for cancellations published by other apps. */
@@ -265,10 +283,11 @@ export class ResumableStreams {
     } finally {
       clearTimeout(timer)
       if (signal.aborted) reason = signal.reason as ResumableEnd
-      // Stopped, or its channel failed: finalized (once it gives control back), not waited for here.
+      // Stopped, or its channel failed: finalized once it gives control back, not waited for by its
+      // end nor by its key (free again once the record expires); only the app's close waits for it.
       if (iterator !== undefined) finalized = closeSource(iterator, this.#log)
+      if (finalized !== undefined) this.#track(finalized)
       await this.#end(plan, reason)
-      await finalized
     }
   }
 
