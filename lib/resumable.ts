@@ -298,19 +298,21 @@ export class ResumableStreams {
   async #end (plan: Plan, reason: ResumableEnd): Promise<void> {
     const { key, channel, ttl } = plan
     let end: string | undefined
-    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+    let wait = 0
+    for (let over = false; !over;) {
+      if (wait > 0) await sleep(wait)
       try {
-        // Under one idempotency key: a try whose outcome was unknown is not published twice.
+        // Under an idempotency key: a try whose outcome was unknown is not published twice.
         end ??= await channel.publishEnd(reason, 'sse-end ' + plan.start)
         this.#hub.keep(channel.name, Date.now() + ttl)
         await this.#hub.saveRecord(channel.name, { end }, ttl)
-        return
+        over = true
       } catch (err) {
+        wait = Math.min(Math.max(wait * 2, RETRY_FIRST_MS), RETRY_MAX_MS)
         if (this.#closing || Date.now() + wait >= plan.until) {
           this.#log.error({ err, stream: key, reason }, 'sse resumable stream end not published')
-          return
+          over = true
         }
-        await sleep(wait)
       }
     }
   }

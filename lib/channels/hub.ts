@@ -123,11 +123,12 @@ export class ChannelHub implements BackendSink {
   }
 
   /**
-   * Never forget `name` as idle before `until` (Date.now() ms): a resumable stream's history must live
-   * as long as its record, whoever reads it. One entry per kept name, dropped by the sweep once past.
+   * Never forget `name` as idle before `until` (Date.now() ms; replaces an earlier call's): a resumable
+   * stream's history must live as long as its record, whoever reads it. One entry per kept name,
+   * dropped by the sweep once past.
    */
   keep (name: string, until: number): void {
-    if ((this.#kept.get(name) ?? 0) < until) this.#kept.set(name, until)
+    this.#kept.set(name, until)
   }
 
   /** Subscribers by channel (those that have any), replays and gap notices so far. */

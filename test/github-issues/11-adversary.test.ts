@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { END_EVENT, type ResumableOptions, type SsePluginOptions } from '../../lib/index.js'
+import { END_EVENT, GAP_EVENT, type ResumableOptions, type SsePluginOptions } from '../../lib/index.js'
 import { openStream, type TestEvent } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
 import { logsOf } from '../fixtures/logs.js'
@@ -128,9 +128,9 @@ t.test('A2. a source that never gives control back does not hold its key: the en
   await again.ended
 })
 
-t.test('A4. in memory, a finished stream nobody reads stays readable from its start while its record lives, however short channelIdleTimeout is', async t => {
+t.test('A4. in memory, a finished stream nobody reads stays readable from its start while its record lives, however short channelIdleTimeout is; then both go', async t => {
   const counts = fresh()
-  const { app } = await chatApp(t, counts, 10, { channelIdleTimeout: 40 })
+  const { app } = await chatApp(t, counts, 10, { channelIdleTimeout: 40 }, { ttl: 600 })
   const first = await openStream(app, '/chat/a4', { method: 'POST' })
   await first.ended
   await sleep(250) // several sweeps of idle channels
@@ -138,6 +138,11 @@ t.test('A4. in memory, a finished stream nobody reads stays readable from its st
   await again.ended
   t.strictSame(numbers(again.events), Array.from({ length: 10 }, (_, i) => i), 'all of it, no gap notice')
   t.equal(reasonOf(again.events.at(-1)), 'done')
+  await sleep(700)
+  t.equal((await app.inject({ url: '/chat/a4', headers: sse })).statusCode, 404, 'past its ttl: the record is gone')
+  const replay = app.sse.channel('sse-resumable:a4').subscribe({ lastEventId: first.events[0]!.id! })[Symbol.asyncIterator]()
+  t.equal((await replay.next()).value?.event, GAP_EVENT, 'and its history is no longer held')
+  await replay.return?.()
 })
 
 t.test('A6. app.close() while a generation is starting: once close resolves, it never ran, or it ran and was finalized', async t => {

@@ -223,3 +223,22 @@ t.test('a generation that ignores its signal is not waited for: its end goes out
   t.equal(await app.sse.cancel('stubborn'), false, 'over: nothing to cancel')
   t.strictSame(logsOf(logs, 'sse resumable stream end not published'), [])
 })
+
+t.test('cancelled while its source function is still opening, the source is finalized once it opens; the end does not wait', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  const state = fresh()
+  let opened = false
+  app.post('/slow-open', (_request, reply) => reply.sse(app.sse.resumable('slow-open', async ctx => {
+    await sleep(300) // an upstream that takes its time to answer, ignoring the signal
+    opened = true
+    return generation(state, 10)(ctx)
+  })))
+  const reader = await openStream(app, '/slow-open', { method: 'POST' })
+  await sleep(20)
+  t.equal(await app.sse.cancel('slow-open'), true)
+  await reader.ended
+  t.strictSame(reader.events.map(event => [event.event, event.data]), [[END_EVENT, '{"reason":"cancelled"}']])
+  t.equal(opened, false, 'the end went out before the source opened')
+  await until(() => opened, 3000, 'the source to open')
+  t.equal(state.yielded, 0, 'nothing pulled from it')
+})

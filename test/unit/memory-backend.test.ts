@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemoryBackend } from '../../lib/channels/memory-backend.js'
 import type { ChannelMessage } from '../../lib/index.js'
+import { forceGc } from '../fixtures/gc.js'
 
 // The in-memory backend's own bookkeeping; its behaviour as a channel backend is the contract
 // (test/backends/memory.test.ts).
@@ -38,4 +39,23 @@ t.test('records: fields merge, each save sets the lifetime, and an expired recor
   t.strictSame(await memory.readRecord('b'), { start: '2-1', end: '2-5' })
   await new Promise(resolve => setTimeout(resolve, 30))
   t.equal(await memory.readRecord('c'), undefined)
+})
+
+t.test('createRecord makes a record only where none lives; the sweep drops expired records nobody reads again', async t => {
+  const { memory } = backend()
+  t.equal(await memory.createRecord('a', { start: '1-1' }, 40), true)
+  t.equal(await memory.createRecord('a', { start: '9-9' }, 40), false, 'one lives: not made, not changed')
+  t.equal(JSON.stringify(await memory.readRecord('a')), '{"start":"1-1"}')
+  await memory.createRecord('long', { start: '2-1' }, 60_000)
+  const swept = new WeakRef((await memory.readRecord('a'))!)
+  memory.sweep(Date.now())
+  t.ok(await memory.readRecord('a') !== undefined, 'not expired: kept by the sweep')
+  memory.sweep(Date.now() + 41)
+  // Read back only through the weak reference: a read would drop it by itself.
+  await new Promise(resolve => setTimeout(resolve, 0))
+  forceGc()
+  t.equal(swept.deref(), undefined, 'the expired record is released without a read')
+  t.strictSame(await memory.readRecord('long'), { start: '2-1' }, 'a record that lives on stays')
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(await memory.createRecord('a', { start: '3-1' }, 40), true, 'an expired one is replaced')
 })
