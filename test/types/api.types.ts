@@ -1,5 +1,5 @@
 import Fastify, { type FastifyRequest } from 'fastify'
-import ssePlugin, { type Channel, type ChannelMessage, type SseContext } from '../../lib/index.js'
+import ssePlugin, { END_EVENT, type Channel, type ChannelMessage, type ResumableEnd, type SseContext } from '../../lib/index.js'
 
 // A type test: never run, only compiled by `tsc --noEmit` in `npm test`. Every line below must
 // compile, and every line after `@ts-expect-error` must not (or tsc reports the unused directive).
@@ -94,4 +94,23 @@ export async function typeChecks (): Promise<void> {
   }
   // @ts-expect-error streams is read-only
   app.sse.streams = 1
+
+  // Many channels on one stream; resumable streams.
+  app.get('/many', (_request, reply) => reply.sse(app.sse.multiplex(['news', 'sport'])))
+  // @ts-expect-error multiplex takes channel names
+  app.sse.multiplex('news')
+  app.post('/chat', (_request, reply) => reply.sse(app.sse.resumable('g1', async function * ({ signal }) {
+    expectType<Equal<typeof signal, AbortSignal>>(true)
+    yield { event: 'token', data: 'hi' }
+  }, { maxDuration: 60_000, ttl: 600_000 })))
+  // @ts-expect-error ttl is a number of ms
+  app.sse.resumable('g2', ['x'], { ttl: '10m' })
+  app.get('/chat/:id', (_request, reply) => {
+    const resumed = reply.sseResume('g1')
+    expectType<Equal<typeof resumed, Promise<void>>>(true)
+    return resumed
+  })
+  expectType<Equal<Awaited<ReturnType<typeof app.sse.cancel>>, boolean>>(true)
+  expectType<Equal<ResumableEnd, 'done' | 'error' | 'cancelled' | 'timeout' | 'server-closing' | 'lost'>>(true)
+  expectType<Equal<typeof END_EVENT, 'sse-end'>>(true)
 }
