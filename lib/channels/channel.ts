@@ -135,10 +135,14 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     const replay = this.#context.backend.replay(this.name, from)
     const events = this.#events
     if (events === undefined) return replay
-    return replay.then(({ gap, messages }) => ({
-      gap,
-      messages: messages.filter(message => events.declares(message) || (this.#undeclared(message), false))
-    }))
+    return replay.then(({ gap, messages }) => {
+      const declared: ChannelMessage[] = []
+      for (const message of messages) {
+        if (events.declares(message)) declared.push(message)
+        else this.#undeclared(message)
+      }
+      return { gap, messages: declared }
+    })
   }
 
   /** An event from the backend: the same frozen, framed message for every subscriber. */
