@@ -1,5 +1,5 @@
 import t from 'tap'
-import { check, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
+import { channelRecords, check, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
 
 // The checker of the fault-injection suite is what makes it a proof: here it is shown each thing it
 // must catch, and what it must let pass, on records written by hand.
@@ -71,4 +71,46 @@ t.test('events under another name are reported', async t => {
   const verdict = check(published, [client(...seqs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
     { id: '', event: 'message', data: 'hello', at: 200 })], [], phases)
   t.equal(verdict.counts.unexpectedEvents, 1)
+})
+
+t.test('a multiplexed client is held to the rules per channel: each channel\'s events by their position in the cursor', async t => {
+  const other = ids.map(id => id.replace(/^1/, '2'))
+  const cursor = (tickSeq: number | undefined, tockSeq: number | undefined): string =>
+    [tickSeq === undefined ? '' : `ticks=${ids[tickSeq]}`, tockSeq === undefined ? '' : `tocks=${other[tockSeq]}`]
+      .filter(pair => pair !== '').join('&')
+  const mux = (event: string, data: object, id: string): Received => ({ id, event, data: JSON.stringify(data), at: 200 })
+  const record: ClientRecord = {
+    name: 'm1',
+    received: [
+      mux('ticks.tick', { seq: 0 }, cursor(0, undefined)),
+      mux('tocks.tick', { seq: 0 }, cursor(0, 0)),
+      mux('ticks.tick', { seq: 1 }, cursor(1, 0)),
+      mux('tocks.tick', { seq: 1 }, cursor(1, 1)),
+      mux('tocks.tick', { seq: 1 }, cursor(1, 1)),
+      mux('ticks.tick', { seq: 2 }, cursor(2, 1)),
+      mux('news', { hello: 1 }, cursor(2, 1))
+    ]
+  }
+  const [ticks, tocks] = channelRecords(record, ['ticks', 'tocks']) as [ClientRecord, ClientRecord]
+  t.strictSame(ticks.received.slice(0, 3).map(event => [event.event, event.id]), [['tick', ids[0]], ['tick', ids[1]], ['tick', ids[2]]])
+  t.equal(ticks.received.at(-1)?.event, 'news', 'an event of no channel is kept in the first channel\'s record')
+  const onTicks = check({ ids: ids.slice(0, 3), at: [100, 101, 102] }, [ticks], [], phases)
+  t.equal(onTicks.counts.duplicates, 0, 'the copy on the other channel is not this channel\'s')
+  t.equal(onTicks.counts.unexpectedEvents, 1)
+  const onTocks = check({ ids: other.slice(0, 2), at: [100, 101] }, [tocks], [], phases)
+  t.equal(onTocks.counts.duplicates, 1)
+  t.equal(onTocks.counts.unknownIds, 0, 'each id read from the cursor is the one its publish resolved to')
+
+  const gapped = channelRecords({
+    name: 'm2',
+    received: [
+      mux('tocks.tick', { seq: 0 }, cursor(undefined, 0)),
+      mux('tocks.' + GAP_EVENT, { lastEventId: other[0] }, cursor(undefined, 0)),
+      mux('tocks.tick', { seq: 3 }, cursor(undefined, 3))
+    ]
+  }, ['tocks'])
+  const wiped = check({ ids: other.slice(0, 4), at: [100, 101, 102, 103] }, gapped, [{ at: 150, firstSeq: 3 }], phases)
+  t.equal(wiped.gapped, 2, 'the channel\'s own gap notice covers what its history lost')
+  t.equal(wiped.counts.wrongGapIds, 0, 'the notice names the channel\'s position, as the cursor does')
+  t.equal(wiped.counts.unexplainedLosses, 0)
 })

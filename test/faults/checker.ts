@@ -179,6 +179,30 @@ export function check (published: Published, clients: readonly ClientRecord[], w
   return { published: published.ids.length, delivered, gaps, gapped, counts, byPhase, examples }
 }
 
+/**
+ * A client of a multiplexed stream, seen as one client per channel, so each channel is held to the
+ * rules of a stream of its own: its events (`<channel>.tick`, `<channel>.sse-gap`) renamed as a
+ * stream of one channel names them (an unnamed `<channel>` event becomes `message`, which no
+ * publish makes), each id the channel's position in the cursor (`name=id&name=id`, read here with
+ * URLSearchParams, independently of the library's decoder). An event of none of `channels` is kept
+ * in the first channel's record, where it is reported as unexpected.
+ */
+export function channelRecords (client: ClientRecord, channels: readonly string[]): ClientRecord[] {
+  const records = new Map(channels.map(channel => [channel, [] as Received[]]))
+  for (const event of client.received) {
+    const dot = event.event.indexOf('.')
+    const channel = dot === -1 ? event.event : event.event.slice(0, dot)
+    const record = records.get(channel)
+    if (record === undefined) {
+      records.get(channels[0]!)!.push(event)
+      continue
+    }
+    const id = new URLSearchParams(event.id).get(channel) ?? ''
+    record.push({ ...event, id, event: dot === -1 ? 'message' : event.event.slice(dot + 1) })
+  }
+  return channels.map(channel => ({ name: `${client.name} ${channel}`, received: records.get(channel)! }))
+}
+
 /** One line with every count, for the test's output. */
 export function summary (verdict: Verdict): string {
   const { counts } = verdict

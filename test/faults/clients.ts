@@ -6,7 +6,9 @@ import { GAP_EVENT, type ClientRecord, type Received } from './checker.js'
 // balancer of the test's own (a `fetch` that sends every request, first or reconnection, to an app
 // chosen at random among those up, with the client's Last-Event-ID). Each client also leaves at random
 // times and comes back as a new EventSource carrying the last id it received; when a server drops it,
-// the library's own reconnection takes over. Every event it receives is recorded.
+// the library's own reconnection takes over. Every event it receives is recorded. A client may read a
+// multiplexed route instead (app.sse.multiplex): it then listens to each channel's events and gap
+// notices (`<channel>.tick`, `<channel>.sse-gap`) and comes back with the cursor it last received.
 
 /** Where a request goes: the base URL of an app that is up, or undefined when none is. */
 export interface Balancer {
@@ -18,10 +20,24 @@ export interface ClientOptions {
   readonly path: string
   /** How long a client keeps one EventSource before leaving and coming back, in ms. */
   readonly stayMs: readonly [min: number, max: number]
+  /** The channels of a multiplexed route; a route of one channel when absent. */
+  readonly channels?: readonly string[]
 }
 
 /** The event names a client listens to: published events are `tick`s. */
 const EVENTS = ['tick', GAP_EVENT, 'message']
+
+/** On a multiplexed route, each channel's: its ticks, its gap notices, its unnamed events (none are published). */
+function multiplexedEvents (channels: readonly string[]): string[] {
+  return ['message', ...channels.flatMap(channel => [channel + '.tick', channel + '.' + GAP_EVENT, channel])]
+}
+
+/** The channel a multiplexed event belongs to (its name up to the first dot); '' on a route of one channel. */
+function channelOfEvent (type: string, multiplexed: boolean): string {
+  if (!multiplexed) return ''
+  const dot = type.indexOf('.')
+  return dot === -1 ? type : type.slice(0, dot)
+}
 /** How long a client waits before it comes back after leaving, or after its EventSource gave up, in ms. */
 const AWAY_MS: readonly [number, number] = [0, 150]
 
@@ -36,8 +52,8 @@ export class Client implements ClientRecord {
   comebacks = 0
   /** Why an EventSource gave up (a status other than 200...), by message. */
   readonly failures = new Map<string, number>()
-  /** The sequence number of the last event received; -1 before the first. */
-  lastSeq = -1
+  /** The sequence number of the last tick received, by channel ('' on a route of one channel). */
+  readonly #lastSeqs = new Map<string, number>()
   readonly #balancer: Balancer
   readonly #random: Random
   readonly #options: ClientOptions
@@ -51,6 +67,16 @@ export class Client implements ClientRecord {
     this.#balancer = balancer
     this.#random = random
     this.#options = options
+  }
+
+  /** The sequence number of the last event received; -1 before the first. */
+  get lastSeq (): number {
+    return this.lastSeqOf('')
+  }
+
+  /** On a multiplexed route, the sequence number of the last tick of `channel` received; -1 before the first. */
+  lastSeqOf (channel: string): number {
+    return this.#lastSeqs.get(channel) ?? -1
   }
 
   start (): void {
@@ -78,14 +104,18 @@ export class Client implements ClientRecord {
   #open (): void {
     const source = new EventSource('http://balancer.invalid' + this.#options.path, { fetch: this.#fetch })
     this.#source = source
+    const { channels } = this.#options
+    const multiplexed = channels !== undefined
     const record = (event: MessageEvent<string>): void => {
       // A source closed already may still hand over what it had parsed: it is not this client's any more.
       if (source !== this.#source) return
       this.received.push({ id: event.lastEventId, event: event.type, data: event.data, at: Date.now() })
       this.#lastId = event.lastEventId
-      if (event.type === 'tick') this.lastSeq = (JSON.parse(event.data) as { seq: number }).seq
+      if (event.type === 'tick' || event.type.endsWith('.tick')) {
+        this.#lastSeqs.set(channelOfEvent(event.type, multiplexed), (JSON.parse(event.data) as { seq: number }).seq)
+      }
     }
-    for (const name of EVENTS) source.addEventListener(name, record)
+    for (const name of multiplexed ? multiplexedEvents(channels) : EVENTS) source.addEventListener(name, record)
     source.addEventListener('error', event => {
       if (source !== this.#source) return
       if (source.readyState !== source.CLOSED) {

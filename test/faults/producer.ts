@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Channel } from '../../lib/index.js'
 import { compareIds } from '../../lib/channels/backend.js'
+import { deferred } from '../fixtures/wait.js'
 
 // The producer of the fault-injection suite: one event at a time, in order, at a steady rate, through
 // the apps that are up in turn. Every event has an idempotency key and is retried with that same key
@@ -52,6 +53,10 @@ export class Producer {
   #running: Promise<void> | undefined
   #onSend: Array<() => void> = []
   #onPublished: Array<() => void> = []
+  /** Settles once the publish in flight is over (resolved or failed). */
+  #publishing: Promise<unknown> = Promise.resolve()
+  /** While held, no new publish begins; resolved by release(). */
+  #held: { promise: Promise<void>, resolve: () => void } | undefined
 
   constructor (options: ProducerOptions) {
     this.#options = options
@@ -74,6 +79,20 @@ export class Producer {
     return next(this.#onPublished, ms)
   }
 
+  /**
+   * Publishes nothing new until release(); resolves once the publish in flight (if any) is over. A
+   * fault that must find this producer with no outcome unknown (Redis losing its data) holds it.
+   */
+  async hold (): Promise<void> {
+    this.#held ??= deferred()
+    await this.#publishing
+  }
+
+  release (): void {
+    this.#held?.resolve()
+    this.#held = undefined
+  }
+
   /** Stops after the event in flight is published (an event left with its outcome unknown would be a copy in waiting). */
   async stop (): Promise<void> {
     this.#stopping = true
@@ -90,8 +109,14 @@ export class Producer {
     const { intervalMs } = this.#options
     let due = Date.now()
     while (!this.#stopping) {
+      if (this.#held !== undefined) {
+        await this.#held.promise
+        continue
+      }
       const seq = this.ids.length
-      const id = await this.#publish(seq)
+      const publishing = this.#publish(seq)
+      this.#publishing = publishing.catch(() => {})
+      const id = await publishing
       const previous = this.ids[seq - 1]
       if (previous !== undefined && compareIds(id, previous) <= 0) {
         this.backwards.push(`#${seq} got ${id}, after ${previous} for #${seq - 1}`)

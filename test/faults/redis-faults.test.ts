@@ -9,7 +9,7 @@ import type { LogLine } from '../fixtures/logs.js'
 import { seeded } from '../fixtures/random.js'
 import { ownRedis, redisServerAvailable, testClient } from '../fixtures/redis.js'
 import { until } from '../fixtures/wait.js'
-import { check, PROBLEMS, summary, type Phase, type Wipe } from './checker.js'
+import { channelRecords, check, PROBLEMS, summary, type Phase, type Wipe } from './checker.js'
 import { Client } from './clients.js'
 import { Injector } from './injector.js'
 import { Producer } from './producer.js'
@@ -26,6 +26,13 @@ import { Producer } from './producer.js'
 // what was published: no copy, no unknown id, publish order, nothing lost unless a gap notice said so,
 // and a gap notice only where history was really lost.
 //
+// Issue 11: a third of the clients read a multiplexed route (app.sse.multiplex) over two channels,
+// `ticks` and `tocks`, each with a producer of its own, and come back with the cursor they last
+// received (`ticks=<id>&tocks=<id>`). The checker holds them per channel to the same rules: each
+// channel's events once, in its publish order, nothing lost unless that channel's `<channel>.sse-gap`
+// covered it. The second producer is held while Redis loses its data (as the first is timed), so no
+// publish of either has an unknown outcome then.
+//
 // Seeded: the seed is printed, `SSE_FAULTS_SEED=<n>` replays the choices (timing still varies).
 // `SSE_FAULTS_CLIENTS=<n>` (default 200) scales it up locally.
 
@@ -33,6 +40,11 @@ const CLIENTS = Number(process.env.SSE_FAULTS_CLIENTS ?? 200)
 const SEED = Number(process.env.SSE_FAULTS_SEED ?? process.env.SEED ?? Math.floor(Math.random() * 2 ** 32))
 const random = seeded(SEED)
 const CHANNEL = 'ticks'
+/** The second channel of the multiplexed route, published to by a producer of its own. */
+const SECOND = 'tocks'
+const MULTIPLEXED = [CHANNEL, SECOND]
+/** One client in this many reads the multiplexed route. */
+const MULTIPLEXED_EVERY = 3
 /** More than a run publishes: history truncation never causes a gap here, only a Redis that lost its data. */
 const HISTORY = 100_000
 /** The reconnection delay the apps tell clients. */
@@ -68,6 +80,7 @@ interface RunningApp {
   readonly app: FastifyInstance
   readonly url: string
   readonly channel: Channel
+  readonly second: Channel
 }
 
 t.setTimeout(120_000)
@@ -91,26 +104,41 @@ if (await redisServerAvailable(t)) {
       const { app, logs } = await buildApp(t, { redis: redis.url, redisPrefix: prefix, history: HISTORY, retry: RETRY_MS })
       allLogs.push(logs)
       channelRoute(app, CHANNEL)
-      return { name, app, url: await urlOf(app), channel: app.sse.channel(CHANNEL) }
+      app.get('/multiplexed', (_request, reply) => reply.sse(app.sse.multiplex(MULTIPLEXED)))
+      return { name, app, url: await urlOf(app), channel: app.sse.channel(CHANNEL), second: app.sse.channel(SECOND) }
     }
     /** The apps up now, A before B: where the producer publishes and the balancer sends clients. */
     const up: RunningApp[] = [await open('A'), await open('B')]
 
     const producer = new Producer({ targets: () => up, intervalMs: random.int(10, 20), keyPrefix: `${prefix}${SEED}:` })
     t.teardown(() => producer.abandon())
+    const secondProducer = new Producer({
+      targets: () => up.map(({ name, second }) => ({ name, channel: second })),
+      intervalMs: random.int(20, 40),
+      keyPrefix: `${prefix}${SEED}:${SECOND}:`
+    })
+    t.teardown(() => secondProducer.abandon())
+    const secondWipes: Wipe[] = []
     const balancer = { pick: (choice: typeof random) => up.length === 0 ? undefined : choice.pick(up).url }
-    const clients = Array.from({ length: CLIENTS }, (_, n) =>
-      new Client(`client ${n}`, balancer, seeded((SEED + n * 0x9e3779b9) >>> 0), { path: '/' + CHANNEL, stayMs: [1500, 6000] }))
+    const clients = Array.from({ length: CLIENTS }, (_, n) => n % MULTIPLEXED_EVERY === MULTIPLEXED_EVERY - 1
+      ? new Client(`multiplexed client ${n}`, balancer, seeded((SEED + n * 0x9e3779b9) >>> 0),
+        { path: '/multiplexed', stayMs: [1500, 6000], channels: MULTIPLEXED })
+      : new Client(`client ${n}`, balancer, seeded((SEED + n * 0x9e3779b9) >>> 0), { path: '/' + CHANNEL, stayMs: [1500, 6000] }))
+    const multiplexed = clients.filter(client => client.name.startsWith('multiplexed'))
+    const single = clients.filter(client => !client.name.startsWith('multiplexed'))
     t.teardown(() => { for (const client of clients) client.stop() })
 
     phase('warm-up')
     producer.start()
+    secondProducer.start()
     for (const client of clients) {
       client.start()
       await sleep(2)
     }
-    if (!await settled(() => clients.every(client => client.lastSeq >= 0), SETTLE_MS)) {
-      t.comment(`${clients.filter(client => client.lastSeq < 0).length} clients received nothing during the warm-up`)
+    const warm = (client: Client): boolean => client.lastSeq >= 0 ||
+      (client.lastSeqOf(CHANNEL) >= 0 && client.lastSeqOf(SECOND) >= 0)
+    if (!await settled(() => clients.every(warm), SETTLE_MS)) {
+      t.comment(`${clients.filter(client => !warm(client)).length} clients received nothing (of some channel) during the warm-up`)
     }
     await sleep(random.int(...FLOW_MS))
 
@@ -137,8 +165,17 @@ if (await redisServerAvailable(t)) {
       // Not with a publish in flight: the copy Redis delivered before it crashed is lost with the data,
       // its idempotency key too, and the retry is stored again under a new id (a copy no backend can
       // prevent once Redis forgets).
-      ['Redis crashes (kill -9) between two publishes, and restarts without its data', () =>
-        injector.crashAndWipe(random.int(...DOWN_MS), acknowledged => wipes.push({ at: Date.now(), firstSeq: acknowledged }))]
+      ['Redis crashes (kill -9) between two publishes, and restarts without its data', async () => {
+        await secondProducer.hold()
+        try {
+          await injector.crashAndWipe(random.int(...DOWN_MS), acknowledged => {
+            wipes.push({ at: Date.now(), firstSeq: acknowledged })
+            secondWipes.push({ at: Date.now(), firstSeq: secondProducer.ids.length })
+          })
+        } finally {
+          secondProducer.release()
+        }
+      }]
     ]
     /** Each app up publishes (on a channel of its own) within RECOVERY_MS of the fault's end, or is reported. */
     const unrecovered: string[] = []
@@ -167,42 +204,56 @@ if (await redisServerAvailable(t)) {
     }
 
     phase('the producer stops; clients catch up')
-    await producer.stop()
+    await Promise.all([producer.stop(), secondProducer.stop()])
     t.error(producer.error, 'the producer published every event it began')
+    t.error(secondProducer.error, `the producer of ${SECOND} published every event it began`)
     const last = producer.ids.length - 1
-    const caughtUp = await settled(() => clients.every(client => client.lastSeq === last), SETTLE_MS)
+    const secondLast = secondProducer.ids.length - 1
+    const caughtUp = await settled(() => single.every(client => client.lastSeq === last) &&
+      multiplexed.every(client => client.lastSeqOf(CHANNEL) === last && client.lastSeqOf(SECOND) === secondLast), SETTLE_MS)
     for (const client of clients) client.stop()
     const seconds = ((Date.now() - started) / 1000).toFixed(1)
 
-    const verdict = check(producer, clients, wipes, phases)
-    t.comment(`${seconds} s: ${summary(verdict)}`)
+    const perChannel = multiplexed.map(client => channelRecords(client, MULTIPLEXED))
+    const verdict = check(producer, [...single, ...perChannel.map(([ticks]) => ticks!)], wipes, phases)
+    const secondVerdict = check(secondProducer, perChannel.map(([, tocks]) => tocks!), secondWipes, phases)
+    t.comment(`${seconds} s: ${CHANNEL} (${single.length} clients, and ${multiplexed.length} multiplexed): ${summary(verdict)}`)
+    t.comment(`${SECOND} (the ${multiplexed.length} multiplexed clients): ${summary(secondVerdict)}`)
     t.comment(`clients: ${sum(clients, 'requests')} requests, ${sum(clients, 'comebacks')} comebacks, ` +
       `${sum(clients, 'dropped')} reconnections by the library; gave up: ${describeCounts(merge(clients.map(c => c.failures)))}`)
-    t.comment(`publish failures retried: ${describeCounts(producer.failures)}`)
-    for (const problem of PROBLEMS) {
-      if (verdict.counts[problem] === 0) continue
-      t.comment(`${problem} by phase: ${describeCounts(new Map(Object.entries(verdict.byPhase[problem])))}`)
-      for (const example of verdict.examples[problem]) t.comment(`  ${example}`)
+    t.comment(`publish failures retried: ${describeCounts(producer.failures)}; on ${SECOND}: ${describeCounts(secondProducer.failures)}`)
+    for (const [channel, { byPhase, counts, examples }] of [[CHANNEL, verdict], [SECOND, secondVerdict]] as const) {
+      for (const problem of PROBLEMS) {
+        if (counts[problem] === 0) continue
+        t.comment(`${channel}: ${problem} by phase: ${describeCounts(new Map(Object.entries(byPhase[problem])))}`)
+        for (const example of examples[problem]) t.comment(`  ${example}`)
+      }
     }
-    for (const line of [...unrecovered, ...producer.stalls, ...producer.backwards]) t.comment(line)
-    for (const [seq, history] of producer.retried) {
-      t.comment(`#${seq} resolved to ${producer.ids[seq]} after: ${history.join('; ')}`)
+    for (const line of [...unrecovered, ...producer.stalls, ...producer.backwards, ...secondProducer.stalls, ...secondProducer.backwards]) {
+      t.comment(line)
+    }
+    for (const [channel, { retried, ids }] of [[CHANNEL, producer], [SECOND, secondProducer]] as const) {
+      for (const [seq, history] of retried) t.comment(`${channel} #${seq} resolved to ${ids[seq]} after: ${history.join('; ')}`)
     }
     t.comment(`app warnings: ${describeCounts(warnings(allLogs))}`)
 
-    t.ok(verdict.published > 0 && verdict.delivered > 0, 'events were published and delivered')
-    t.ok(caughtUp, 'every client caught up with the last event')
-    t.equal(verdict.counts.duplicates, 0, 'no client received an event twice')
-    t.equal(verdict.counts.unknownIds, 0, 'every id received is one a publish resolved to')
-    t.equal(verdict.counts.outOfOrder, 0, 'every client received events in publish order')
-    t.equal(verdict.counts.unexplainedLosses, 0, 'every event reached every client, unless a gap notice covered it')
-    t.equal(verdict.counts.unexpectedGaps, 0, 'gap notices only where history was lost')
-    t.equal(verdict.counts.wrongGapIds, 0, 'each gap notice names the last id its client had')
-    t.equal(verdict.counts.unexpectedEvents, 0, 'no event under another name')
-    t.equal(verdict.counts.silentClients, 0, 'every client received events')
+    t.ok(caughtUp, 'every client caught up with the last event (a multiplexed one, with the last of each channel)')
+    for (const [channel, { published, delivered, counts }] of [[CHANNEL, verdict], [SECOND, secondVerdict]] as const) {
+      t.ok(published > 0 && delivered > 0, `${channel}: events were published and delivered`)
+      t.equal(counts.duplicates, 0, `${channel}: no client received an event twice`)
+      t.equal(counts.unknownIds, 0, `${channel}: every id received is one a publish resolved to`)
+      t.equal(counts.outOfOrder, 0, `${channel}: every client received events in publish order`)
+      t.equal(counts.unexplainedLosses, 0, `${channel}: every event reached every client, unless a gap notice covered it`)
+      t.equal(counts.unexpectedGaps, 0, `${channel}: gap notices only where history was lost`)
+      t.equal(counts.wrongGapIds, 0, `${channel}: each gap notice names the last id its client had`)
+      t.equal(counts.unexpectedEvents, 0, `${channel}: no event under another name`)
+      t.equal(counts.silentClients, 0, `${channel}: every client received events`)
+    }
     t.same(unrecovered, [], 'every app accepted publishes again within a few seconds of each fault')
-    t.same(producer.stalls, [], 'no app kept failing publishes')
-    t.same(producer.backwards, [], 'every id a publish resolved to comes after the one before')
+    for (const [channel, { stalls, backwards }] of [[CHANNEL, producer], [SECOND, secondProducer]] as const) {
+      t.same(stalls, [], `${channel}: no app kept failing publishes`)
+      t.same(backwards, [], `${channel}: every id a publish resolved to comes after the one before`)
+    }
     const { subscribers, commands, listed } = await injector.connections(up.length)
     t.same([subscribers.length, commands.length], [2, 2], 'two connections per app, none left from the closed app', { listed })
 
