@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { connectionsOf, type ClientInfo, type OwnRedis } from '../fixtures/redis.js'
-import type { Producer } from './producer.js'
+
+/** What the injector needs of whatever publishes: to strike right after a publish is sent, or resolved. */
+export interface PublishWatch {
+  nextSend (ms: number): Promise<void>
+  nextPublished (ms: number): Promise<void>
+}
 
 // How the fault-injection suite strikes a Redis of its own: the plugin's connections found by name in
 // CLIENT LIST and killed by id (never the suite's own admin connection), and faults timed around a
@@ -33,10 +38,10 @@ export class Injector {
   readonly #redis: OwnRedis
   readonly #admin: Redis
   readonly #connectionName: string
-  readonly #producer: Producer
+  readonly #producer: PublishWatch
 
   /** `prefix` is the apps' redisPrefix: the plugin names its connections after it. */
-  constructor (redis: OwnRedis, admin: Redis, prefix: string, producer: Producer) {
+  constructor (redis: OwnRedis, admin: Redis, prefix: string, producer: PublishWatch) {
     this.#redis = redis
     this.#admin = admin
     this.#connectionName = 'fastify-sse-stream:' + prefix
@@ -106,12 +111,12 @@ export class Injector {
 
   /**
    * A crash (kill -9) right after a publish resolved, and a restart `downMs` later without the data.
-   * Resolves once Redis is back, to the number of events acknowledged by the Redis that lost them.
+   * `onDown` is called while it is down (what was acknowledged until then is what it lost); resolves once it is back.
    */
-  async crashAndWipe (downMs: number, onDown: (acknowledged: number) => void): Promise<void> {
+  async crashAndWipe (downMs: number, onDown: () => void): Promise<void> {
     await this.#producer.nextPublished(SEND_WAIT_MS)
     await this.#redis.kill()
-    onDown(this.#producer.ids.length)
+    onDown()
     await sleep(downMs)
     await this.#redis.restart({ wipe: true })
   }
