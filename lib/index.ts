@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChannelHub } from './channels/hub.js'
 import { multiplex } from './channels/multiplex.js'
-import { ResumableStreams } from './resumable.js'
+import { checkAppChannel, ResumableStreams } from './resumable.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { readLastEventId } from './last-event-id.js'
 import { contextOf, kContext, replySse } from './reply-sse.js'
@@ -54,8 +54,8 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   })
   const sse: SseInstance = {
     get streams () { return streams.size },
-    channel: ((name: string, options?: ChannelOptions) => hub.channel(name, options)) as SseInstance['channel'],
-    multiplex: names => multiplex(names, name => hub.channel(name)),
+    channel: ((name: string, options?: ChannelOptions) => hub.channel(checkAppChannel(name), options)) as SseInstance['channel'],
+    multiplex: names => multiplex(names, name => hub.channel(checkAppChannel(name))),
     resumable: (key, source, options) => resumables.start(key, source, options),
     cancel: key => resumables.cancel(key),
     stats: () => ({ ...streams.stats(), ...hub.stats() })

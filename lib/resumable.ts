@@ -1,13 +1,14 @@
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SseChannel } from './channels/channel.js'
+import { compareIds, ID_PATTERN } from './channels/backend.js'
 import { END_EVENT } from './channels/gap.js'
 import type { ChannelHub } from './channels/hub.js'
 import { closeSource } from './close-source.js'
 import type { SseContext } from './context.js'
 import { describe } from './describe.js'
 import {
-  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
+  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
 } from './errors.js'
 import { openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { ChannelMessage } from './types.js'
@@ -32,8 +33,7 @@ export interface ResumableOptions {
 
 /**
  * Why a generation ended, as its `sse-end` event says. `lost`: its end never came (the app running it
- * stopped, or could not publish), so a reader gave up `maxDuration` plus a grace (10 s, or maxDuration
- * when shorter, at least 2.5 s) after the start.
+ * stopped, or could not publish), so a reader gave up `maxDuration` plus 10 s after the start.
  */
 export type ResumableEnd = 'done' | 'error' | 'cancelled' | 'timeout' | 'server-closing' | 'lost'
 
@@ -41,26 +41,36 @@ const DEFAULT_MAX_DURATION = 300_000
 const DEFAULT_TTL = 600_000
 /**
  * After maxDuration, how long the app running a generation has to publish its end before readers give
- * up: 10 s (Redis commands time out after 2 s, and the end is retried), or maxDuration when shorter,
- * never under 2.5 s.
+ * up: its start took up to two Redis commands (2 s each, at worst), its end is one more, tried again.
  */
 const END_GRACE = 10_000
-const MIN_END_GRACE = 2500
-
-function graceAfter (maxDuration: number): number {
-  return Math.min(END_GRACE, Math.max(MIN_END_GRACE, maxDuration))
-}
 const MAX_TIMER_DELAY = 2 ** 31 - 1
 const MAX_KEY_LENGTH = 150
+/** The names of the channels of resumable streams: the app's own channels may not take them. */
+export const RESERVED_PREFIX = 'sse-resumable'
 /** Every app running generations listens here for cancellations of the ones it runs. */
-const CONTROL = 'sse-resumable-control'
+const CONTROL = RESERVED_PREFIX + '-control'
 /** An end that could not be published is tried again, this long after the last try (doubling, capped). */
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 2000
 const STOPPED = Symbol('stopped')
+const PUBLISHED = Symbol('published')
+/**
+ * How long a value whose publish failed for want of the backend is tried again: under Redis's window
+ * for a publish's own key (10 s), so a try after an unknown outcome is never stored twice.
+ */
+const TOKEN_RETRY_MS = 8000
 
 function channelOf (key: string): string {
-  return 'sse-resumable:' + key
+  return RESERVED_PREFIX + ':' + key
+}
+
+/** A name the app asks for: never one of the resumable streams' (one could publish into a generation, or cancel it). */
+export function checkAppChannel (name: string): string {
+  if (typeof name === 'string' && name.startsWith(RESERVED_PREFIX)) {
+    throw new FST_SSE_INVALID_CHANNEL(`${describe(name)}: names starting with ${RESERVED_PREFIX} are the plugin's own`)
+  }
+  return name
 }
 
 function isKey (key: unknown): key is string {
@@ -77,30 +87,76 @@ function durationOf (name: string, value: unknown, fallback: number, max: number
   throw new FST_SSE_INVALID_OPTION(name, `use a positive integer of milliseconds up to ${max}`)
 }
 
-function endMessage (reason: ResumableEnd): ChannelMessage {
-  return { event: END_EVENT, data: JSON.stringify({ reason }) } as ChannelMessage
+/** Where a reader stands: the channel, the id it reads after, and when it stops waiting for the end. */
+interface Reading {
+  readonly channel: SseChannel
+  readonly from: string
+  /** Date.now() ms; Infinity once the end is recorded (it is in the history: no wait). */
+  readonly until: number
+  /** The start's id: a `lost` end carries it, so a client that had no id comes back with one (and stops). */
+  readonly start: string
+}
+
+function lostEnd (start: string): ChannelMessage {
+  return { id: start, event: END_EVENT, data: JSON.stringify({ reason: 'lost' }) } as ChannelMessage
 }
 
 /**
- * A channel's events from `from` on, until the stream's end (which it includes): the stream of one
- * reader. It ends with its connection (`signal`) too, and at `until` (Date.now() ms) with an end of
- * reason `lost` (no id: the client keeps its own), so nobody waits forever for an end that never comes.
+ * A channel's events after `from`, until the stream's end (which it includes): the stream of one
+ * reader. It ends with its connection (`signal`) too, and at `until` with an end of reason `lost`, so
+ * nobody waits forever for an end that never comes.
  */
-async function * readFrom (channel: SseChannel, from: string, signal: AbortSignal, until: number): AsyncGenerator<ChannelMessage> {
+async function * readFrom (reading: Reading, signal: AbortSignal): AsyncGenerator<ChannelMessage> {
+  const { channel, from, until } = reading
   const reader = new AbortController()
   const leave = (): void => { reader.abort() }
   signal.addEventListener('abort', leave, { once: true })
-  const timer = setTimeout(() => { reader.abort(STOPPED) }, Math.min(Math.max(until - Date.now(), 0), MAX_TIMER_DELAY))
+  const timer = until === Infinity
+    ? undefined
+    : setTimeout(() => { reader.abort(STOPPED) }, Math.min(Math.max(until - Date.now(), 0), MAX_TIMER_DELAY))
   try {
     for await (const message of channel.subscribe({ lastEventId: from, signal: reader.signal })) {
       yield message
       if (message.event === END_EVENT) return
     }
-    if (reader.signal.reason === STOPPED && !signal.aborted) yield endMessage('lost')
+    if (reader.signal.reason === STOPPED && !signal.aborted) yield lostEnd(reading.start)
   } finally {
     clearTimeout(timer)
     signal.removeEventListener('abort', leave)
   }
+}
+
+/** Past waiting for an end that never came: what is kept after `from`, then the `lost` end. */
+async function * replayThenLost (channel: SseChannel, reading: Reading): AsyncGenerator<ChannelMessage> {
+  for (const message of await channel.kept(reading.from)) {
+    yield message
+    // Only when the end was published between the read of the record and this replay.
+    /* c8 ignore next */
+    if (message.event === END_EVENT) return
+  }
+  yield lostEnd(reading.start)
+}
+
+/** Whether awaiting `promise` was cut short by `signal`; no listener is left behind either way. */
+async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T | typeof STOPPED> {
+  if (signal.aborted) {
+    // Not waited for: what it rejects with (a source aborted by its signal) is not an error of ours.
+    promise.catch(() => {})
+    return STOPPED
+  }
+  let onAbort!: () => void
+  const stopped = new Promise<typeof STOPPED>(resolve => { onAbort = () => { resolve(STOPPED) } })
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.race([promise, stopped])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+function isTransient (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'FST_SSE_BACKEND_UNAVAILABLE' || code === 'FST_SSE_PUBLISH_OUTCOME_UNKNOWN'
 }
 
 interface Run {
@@ -116,7 +172,8 @@ interface Plan {
   readonly source: SseSource
   readonly context: SseContext
   readonly controller: AbortController
-  readonly maxDuration: number
+  /** When it is stopped (reason `timeout`), Date.now() ms. */
+  readonly deadline: number
   readonly ttl: number
   readonly until: number
   /** The start marker's id: names this generation (a key can be used again once its record expired). */
@@ -154,7 +211,8 @@ export class ResumableStreams {
       let finish!: () => void
       this.#runs.set(key, { controller, finished: new Promise(resolve => { finish = resolve }) })
       const channel = this.#hub.own(channelOf(key))
-      const until = Date.now() + maxDuration + graceAfter(maxDuration)
+      const startedAt = Date.now()
+      const until = startedAt + maxDuration + END_GRACE
       let start: string
       try {
         this.#listen()
@@ -171,11 +229,14 @@ export class ResumableStreams {
       }
       this.#hub.keep(channel.name, until + ttl)
       const context: SseContext = { signal: controller.signal, lastEventId: undefined, request: ctx.request }
-      this.#run({ key, channel, source, context, controller, maxDuration, ttl, until, start }).finally(() => {
+      // maxDuration counts from before the start's commands: a slow backend does not move the readers'
+      // deadline past the generation's.
+      const deadline = startedAt + maxDuration
+      this.#run({ key, channel, source, context, controller, deadline, ttl, until, start }).finally(() => {
         this.#runs.delete(key)
         finish()
       }).catch(() => {}) // #run logs what fails; nothing rejects
-      return readFrom(channel, start, ctx.signal, until)
+      return readFrom({ channel, from: start, until, start }, ctx.signal)
     }
   }
 
@@ -192,13 +253,18 @@ export class ResumableStreams {
       return
     }
     const last = reply.request.lastEventId
-    const until = Number(record.until)
-    if (last !== undefined && (last === record.end || (record.end === undefined && Date.now() >= until))) {
+    const ended = record.end !== undefined
+    const until = ended ? Infinity : Number(record.until)
+    if (last !== undefined && (last === record.end || Date.now() >= until)) {
       reply.code(204).send()
       return
     }
     const channel = this.#hub.own(channelOf(key))
-    return reply.sse(ctx => readFrom(channel, last ?? record.start!, ctx.signal, until))
+    // An id that is not one of this generation's (forged, or from one that used the key before) reads
+    // from the start: it cannot say what the client has.
+    const from = last !== undefined && ID_PATTERN.test(last) && compareIds(last, record.start) > 0 ? last : record.start
+    const reading: Reading = { channel, from, until, start: record.start }
+    return reply.sse(ctx => Date.now() >= until ? replayThenLost(channel, reading) : readFrom(reading, ctx.signal))
   }
 
   /**
@@ -244,50 +310,64 @@ export class ResumableStreams {
   }
 
   async #run (plan: Plan): Promise<void> {
-    const { key, channel, source, context, controller } = plan
+    const { key, source, context, controller } = plan
     const { signal } = context
-    const timer = setTimeout(() => { controller.abort('timeout') }, plan.maxDuration)
+    const timer = setTimeout(() => { controller.abort('timeout') }, Math.max(plan.deadline - Date.now(), 0))
     // A source that ignores its signal is not waited for: the end goes out at once, and the source
     // is finalized whenever it gives control back.
-    const stopped = new Promise<typeof STOPPED>(resolve => {
-      if (signal.aborted) resolve(STOPPED)
-      else signal.addEventListener('abort', () => { resolve(STOPPED) }, { once: true })
-    })
     let reason: ResumableEnd = 'done'
     let iterator: SseIterator | undefined
-    let finalized: Promise<void> | undefined
     try {
       // Cancelled while it was starting: never opened.
       if (signal.aborted) return
       const opening = Promise.resolve(openSourceNow(source, context))
-      const opened = await Promise.race([opening, stopped])
+      const opened = await raceAbort(opening, signal)
       if (opened === STOPPED) {
-        finalized = opening.then(late => closeSource(late, this.#log), () => {})
+        this.#track(opening.then(late => closeSource(late, this.#log), () => {}))
         return
       }
       iterator = opened
-      for (;;) {
-        const result = await Promise.race([iterator.next(), stopped])
-        if (result === STOPPED) return
+      const next = (): Promise<IteratorResult<unknown> | typeof STOPPED> => raceAbort(Promise.resolve(iterator!.next()), signal)
+      let n = 0
+      for (let result = await next(); result !== STOPPED; result = await next()) {
         if (result.done === true) {
           iterator = undefined
           return
         }
-        await channel.publish(result.value)
+        await this.#publish(plan, result.value, n++)
       }
     } catch (err) {
-      if (!signal.aborted) {
-        reason = 'error'
-        this.#log.error({ err, stream: key }, 'sse resumable stream failed')
-      }
+      reason = 'error'
+      this.#log.error({ err, stream: key }, 'sse resumable stream failed')
     } finally {
       clearTimeout(timer)
+      // Stopped: the reason it was stopped for, whatever failed after.
       if (signal.aborted) reason = signal.reason as ResumableEnd
       // Stopped, or its channel failed: finalized once it gives control back, not waited for by its
       // end nor by its key (free again once the record expires); only the app's close waits for it.
-      if (iterator !== undefined) finalized = closeSource(iterator, this.#log)
-      if (finalized !== undefined) this.#track(finalized)
+      if (iterator !== undefined) this.#track(closeSource(iterator, this.#log))
       await this.#end(plan, reason)
+    }
+  }
+
+  /**
+   * Publish the `n`th value; while the backend is unavailable (Redis restarting, a connection being
+   * made again), try again under the same attempt key (stored once) for up to TOKEN_RETRY_MS, or
+   * until the generation is stopped.
+   */
+  async #publish (plan: Plan, value: unknown, n: number): Promise<void> {
+    const { channel, context: { signal } } = plan
+    const attempt = plan.start + ':' + n
+    const giveUpAt = Date.now() + TOKEN_RETRY_MS
+    const publish = (): Promise<unknown> => channel.publishAttempt(value, attempt).then(() => PUBLISHED, (err: unknown) => err)
+    let wait = RETRY_FIRST_MS
+    for (let outcome = await publish(); outcome !== PUBLISHED; outcome = await publish()) {
+      // Closing aborts the signal too: the wait below is cut short.
+      if (!isTransient(outcome) || Date.now() + wait >= giveUpAt) throw outcome
+      await sleep(wait, undefined, { signal }).catch(() => {})
+      // Stopped meanwhile: the run ends with its reason, this value unpublished.
+      if (signal.aborted) return
+      wait = Math.min(wait * 2, RETRY_MAX_MS)
     }
   }
 
@@ -297,15 +377,13 @@ export class ResumableStreams {
    */
   async #end (plan: Plan, reason: ResumableEnd): Promise<void> {
     const { key, channel, ttl } = plan
-    let end: string | undefined
     let wait = 0
     for (let over = false; !over;) {
       if (wait > 0) await sleep(wait)
       try {
         // Under an idempotency key: a try whose outcome was unknown is not published twice.
-        end ??= await channel.publishEnd(reason, 'sse-end ' + plan.start)
+        await channel.publishEnd(reason, 'sse-end ' + plan.start, ttl)
         this.#hub.keep(channel.name, Date.now() + ttl)
-        await this.#hub.saveRecord(channel.name, { end }, ttl)
         over = true
       } catch (err) {
         wait = Math.min(Math.max(wait * 2, RETRY_FIRST_MS), RETRY_MAX_MS)

@@ -22,14 +22,27 @@ export interface Replay {
   readonly gap: boolean
 }
 
+/** What only the plugin's own publishes ask of a backend: resumable streams. */
+export interface InternalPublish {
+  /**
+   * Without an idempotency key: the key of this publish's tries, so a try again after an unknown outcome
+   * (within the backend's short window for a publish's own key) stores nothing twice.
+   */
+  readonly attempt?: string
+  /** Save the event's id as the field `end` of the channel's record, kept this long, with the event, at once. */
+  readonly recordEnd?: number
+}
+
 export interface ChannelBackend {
   /**
    * Give `message` its id, store it in the channel's history and deliver it to every app (this one
    * through the sink). Its data is serialized once, here. Resolves to the id once stored. With an
    * `idempotencyKey` seen on `channel` within the idempotency window: stores nothing, resolves to
    * the id the first publish got. `serialize`: the data's own serializer (a declared event's), else the app's.
+   * `internal`: what the plugin alone asks (see InternalPublish).
    */
-  publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string>
+  publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer,
+    internal?: InternalPublish): Promise<string>
   /** The kept events after `lastEventId`. */
   replay (channel: string, lastEventId: string): Promise<Replay>
   /** This app has subscribers on `channel` now: deliver its events here (a replay waits until they flow). */

@@ -7,7 +7,7 @@ import type { EventCatalog } from '../events/catalog.js'
 import { validateId } from '../frame.js'
 import { isMessage, type SseMessage } from '../message.js'
 import type { Channel, ChannelMessage, PublishOptions, SubscribeOptions } from '../types.js'
-import { ID_PATTERN, type ChannelBackend, type Replay } from './backend.js'
+import { ID_PATTERN, type ChannelBackend, type InternalPublish, type Replay } from './backend.js'
 import { gapChannel, replayChannel } from '../diagnostics.js'
 import type { ChannelCounters } from '../stats.js'
 import { END_EVENT, GAP_EVENT, gapMessage } from './gap.js'
@@ -93,22 +93,28 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     return this.#publish(dataMessage(data), options)
   }
 
-  #publish (message: SseMessage, options: PublishOptions | undefined): Promise<string> {
+  #publish (message: SseMessage, options: PublishOptions | undefined, internal?: InternalPublish): Promise<string> {
     if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
     const key = idempotencyKeyOf(options)
     // Checked before anything is stored: an undeclared event or invalid data takes no id.
     const serialize = this.#events?.serializerFor(message)
     this.#context.claim(this).#lastUse = Date.now()
-    return this.#context.backend.publish(this.name, message, key, serialize)
+    return this.#context.backend.publish(this.name, message, key, serialize, internal)
+  }
+
+  /** A resumable stream's value: tried again under `attempt` after a failure, it is stored once. */
+  async publishAttempt (value: T | SseMessage<T>, attempt: string): Promise<string> {
+    return this.#publish(messageOf(value), undefined, { attempt })
   }
 
   /**
    * The end of a resumable stream: the one event under the reserved name, published by the plugin
    * only, under an idempotency key of its generation (a retry after an unknown outcome answers the
-   * first one's id).
+   * first one's id), its id saved as the record's `end` (kept `ttl` ms) in the same step: a client
+   * holding the end is never asked to wait for a record that says it.
    */
-  publishEnd (reason: string, idempotencyKey: string): Promise<string> {
-    return this.#publish({ event: END_EVENT, data: JSON.stringify({ reason }) }, { idempotencyKey })
+  publishEnd (reason: string, idempotencyKey: string, ttl: number): Promise<string> {
+    return this.#publish({ event: END_EVENT, data: JSON.stringify({ reason }) }, { idempotencyKey }, { recordEnd: ttl })
   }
 
   subscribe (options: SubscribeOptions = {}): AsyncIterable<ChannelMessage<T>> {
@@ -124,6 +130,12 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     if (this.#subscribers.size === 1) this.#context.backend.watch(this.name)
     if (from !== undefined) subscription.replayFrom(() => this.#replay(from), from)
     return subscription as AsyncIterable<ChannelMessage<T>>
+  }
+
+  /** What is kept after `from`, oldest first, a gap notice first when some of it is gone; no live events. */
+  async kept (from: string): Promise<ChannelMessage[]> {
+    const { gap, messages } = await this.#replay(from)
+    return gap ? [gapMessage(from), ...messages] : [...messages]
   }
 
   /** What is kept after `from`, read (and counted) when a subscriber's consumer comes. */

@@ -1,7 +1,7 @@
 import { prepare, type Serializer } from '../frame.js'
 import type { SseMessage } from '../message.js'
 import type { ChannelMessage } from '../types.js'
-import type { BackendSink, ChannelBackend, Replay } from './backend.js'
+import type { BackendSink, ChannelBackend, InternalPublish, Replay } from './backend.js'
 import { History } from './history.js'
 import { IdempotencyKeys } from './idempotency.js'
 
@@ -24,7 +24,9 @@ export class MemoryBackend implements ChannelBackend {
     this.#sink = sink
   }
 
-  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string> {
+  // A publish here never fails for want of the backend: `internal.attempt` has nothing to guard.
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer,
+    internal?: InternalPublish): Promise<string> {
     const now = Date.now()
     let keys: IdempotencyKeys | undefined
     if (idempotencyKey !== undefined) {
@@ -39,6 +41,7 @@ export class MemoryBackend implements ChannelBackend {
     const prepared = prepare({ ...message, id }, serialize ?? this.#serialize) as ChannelMessage
     history.push(prepared)
     keys?.remember(idempotencyKey!, id, now)
+    if (internal?.recordEnd !== undefined) this.#saveNow(channel, { end: id }, internal.recordEnd)
     this.#sink.deliver(channel, prepared)
     return id
   }
@@ -53,7 +56,12 @@ export class MemoryBackend implements ChannelBackend {
   async close (): Promise<void> {}
 
   async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
-    const kept = await this.readRecord(channel)
+    this.#saveNow(channel, fields, ttlMs)
+  }
+
+  #saveNow (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): void {
+    const record = this.#records.get(channel)
+    const kept = record !== undefined && record.expiresAt > Date.now() ? record.fields : undefined
     this.#records.set(channel, { fields: { ...kept, ...fields }, expiresAt: Date.now() + ttlMs })
   }
 

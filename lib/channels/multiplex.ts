@@ -73,17 +73,27 @@ AsyncGenerator<PreparedMessage<never>> {
   // returns instead of waiting for an event.
   const iterators = channels.map((channel, index) =>
     channel.subscribe({ lastEventId: cursor.get(names[index]!), signal })[Symbol.asyncIterator]())
-  const next = (index: number): Promise<[number, IteratorResult<ChannelMessage>]> =>
-    iterators[index]!.next().then(result => [index, result])
-  const pending = iterators.map((_, index) => next(index))
+  // Each channel's next() settles into one queue, and one waiter at a time is woken: racing every
+  // pending next() per event would leave a reaction on a quiet channel's next() for each event of the
+  // others, for the life of the stream.
+  const settled: Array<[index: number, result: IteratorResult<ChannelMessage> | undefined, err: unknown]> = []
+  let wake: (() => void) | undefined
+  const pull = (index: number): void => {
+    iterators[index]!.next().then(
+      result => { settled.push([index, result, undefined]); wake?.() },
+      (err: unknown) => { settled.push([index, undefined, err]); wake?.() })
+  }
+  for (let index = 0; index < iterators.length; index++) pull(index)
   try {
     for (;;) {
-      const [index, result] = await Promise.race(pending)
+      while (settled.length === 0) await new Promise<void>(resolve => { wake = resolve })
+      const [index, result, err] = settled.shift()!
+      if (result === undefined) throw err
       if (result.done === true) return
       const name = names[index]!
       const message = result.value
       cursor.set(name, message.id)
-      pending[index] = next(index)
+      pull(index)
       yield builtFrame('id: ' + encodeCursor(names, cursor) + '\nevent: ' + eventName(name, message) + '\n' + bodyOf(message))
     }
   } finally {

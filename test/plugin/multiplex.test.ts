@@ -18,6 +18,16 @@ function panelsRoute (app: FastifyInstance): void {
 
 const named = (events: TestEvent[]) => events.map(event => [event.event, event.data])
 
+/** Each channel's events in the order received (a gap notice as `sse-gap`). */
+function byChannel (events: TestEvent[]): Record<string, string[]> {
+  const channels: Record<string, string[]> = {}
+  for (const [event, data] of named(events)) {
+    const [channel, own] = event!.split('.') as [string, string | undefined]
+    ;(channels[channel] ??= []).push(own ?? data!)
+  }
+  return channels
+}
+
 /** A first visit to /panels of `app` that receives `texts` (published on `channels`) and leaves: its last id. */
 async function visit (app: FastifyInstance, channels: string[], texts: string[]): Promise<string> {
   const first = await openStream(app, '/panels')
@@ -58,7 +68,8 @@ t.test('a client that comes back with the last id gets exactly what each channel
   for (const text of ['w2', 'w3']) await app.sse.channel('weather').publish(text)
   await app.sse.channel('prices').publish('p2')
   const again = await openStream(app, '/panels', { lastEventId: lastId })
-  t.strictSame(named(await again.take(3)), [['weather', 'w2'], ['weather', 'w3'], ['prices', 'p2']], 'what it missed, each once')
+  // Each channel's replay in its order; how two channels' replays interleave is not said.
+  t.strictSame(byChannel(await again.take(3)), { weather: ['w2', 'w3'], prices: ['p2'] }, 'what it missed, each once')
   await app.sse.channel('news').publish('n1')
   t.strictSame(named(await again.take(1)), [['news', 'n1']], 'then live, from a channel it had no position in')
   await again.close()
@@ -72,8 +83,7 @@ t.test('a channel whose missed events are gone says so on its own (channel.sse-g
   await app.sse.channel('prices').publish('p2')
   const again = await openStream(app, '/panels', { lastEventId: lastId })
   const events = await again.take(4)
-  t.strictSame(named(events).map(([event]) => event), ['weather.sse-gap', 'weather', 'weather', 'prices'])
-  t.strictSame(named(events).slice(1).map(([, data]) => data), ['w3', 'w4', 'p2'])
+  t.strictSame(byChannel(events), { weather: ['sse-gap', 'w3', 'w4'], prices: ['p2'] })
   await again.close()
 })
 

@@ -4,7 +4,7 @@ import { FST_SSE_BACKEND_UNAVAILABLE, FST_SSE_PUBLISH_OUTCOME_UNKNOWN } from '..
 import type { Serializer } from '../../frame.js'
 import type { SseMessage } from '../../message.js'
 import type { ChannelMessage } from '../../types.js'
-import type { BackendSink, ChannelBackend, Replay } from '../backend.js'
+import type { BackendSink, ChannelBackend, InternalPublish, Replay } from '../backend.js'
 import type { SseRedisClient } from './client.js'
 import { BodyCodec, missesEvents, readEntry, type Entry } from './codec.js'
 import { bounded, connected, connectionNameOf, duplicateSubscriber, ignore, quit, RedisClock, TimedOut } from './connection.js'
@@ -119,7 +119,8 @@ export class RedisBackend implements ChannelBackend {
     return backend
   }
 
-  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer): Promise<string> {
+  async publish (channel: string, message: SseMessage, idempotencyKey?: string, serialize?: Serializer,
+    internal?: InternalPublish): Promise<string> {
     const body = this.#codec.encode(message, serialize)
     const { history, idempotencyWindow, historyTtl } = this.#options
     const names = this.#names
@@ -127,12 +128,17 @@ export class RedisBackend implements ChannelBackend {
     // Without a key of the caller's, a key of this call: ioredis sends a command again after a
     // reconnect (a client passed in resends unfulfilled commands), and the copy must store nothing.
     const [key, window] = idempotencyKey === undefined
-      ? [names.attempt(channel, randomUUID()), ATTEMPT_WINDOW_MS]
+      ? [names.attempt(channel, internal?.attempt ?? randomUUID()), ATTEMPT_WINDOW_MS]
       : [names.idempotency(channel, idempotencyKey), idempotencyWindow]
     let id: string | null
     try {
-      id = await bounded(this.#command.ssePublish(names.stream(channel), key, history, body, window, historyTtl,
-        names.announcement(channel), this.#sharded ? 'SPUBLISH' : 'PUBLISH', this.#clock.deadline(COMMAND_TIMEOUT_MS)),
+      const stream = names.stream(channel)
+      const command = this.#sharded ? 'SPUBLISH' : 'PUBLISH'
+      const deadline = this.#clock.deadline(COMMAND_TIMEOUT_MS)
+      id = await bounded(internal?.recordEnd === undefined
+        ? this.#command.ssePublish(stream, key, history, body, window, historyTtl, names.announcement(channel), command, deadline)
+        : this.#command.sseRecordEnd(stream, key, names.record(channel), history, body, window, historyTtl,
+          names.announcement(channel), command, deadline, internal.recordEnd),
       COMMAND_TIMEOUT_MS)
     } catch (err) {
       // Sent but unanswered: it may have run. The script's deadline makes a late run store nothing.

@@ -19,7 +19,8 @@ end
  * KEYS: the stream, the idempotency key. ARGV: history (entries kept, about; exactly 1 for 0: never
  * replayed, it lets an app tell whether an event it has not been announced yet follows its last), body,
  * idempotency window in ms ('0': no key), stream TTL in ms ('0': none), pub/sub channel, 'PUBLISH' or
- * 'SPUBLISH', deadline in Redis ms ('0': none).
+ * 'SPUBLISH', deadline in Redis ms ('0': none). As sseRecordEnd, a third key, a record, and ARGV 8 its
+ * lifetime in ms: the entry's id is its field `end`, in the same step (a resumable stream's end).
  *
  * A key already set stores nothing and answers the id it holds. Past the deadline (the caller was
  * told it timed out) nothing is stored and the answer is false. Otherwise the entry gets its id and
@@ -43,6 +44,10 @@ else
 end
 if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], id, 'PX', ARGV[3]) end
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], 'end', id)
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+end
 redis.call(ARGV[6], ARGV[5], id .. ' ' .. prev .. ' ' .. ARGV[2])
 return id
 `
@@ -128,6 +133,8 @@ export type RawEntry = [id: string, fields: string[]]
 export interface ScriptedRedis extends SseRedisClient {
   ssePublish (stream: string, idempotencyKey: string, history: number, body: string, window: number, ttl: number,
     announcement: string, publishCommand: string, deadline: number): Promise<string | null>
+  sseRecordEnd (stream: string, idempotencyKey: string, record: string, history: number, body: string, window: number,
+    ttl: number, announcement: string, publishCommand: string, deadline: number, recordTtl: number): Promise<string | null>
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
   sseSaveRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
@@ -137,6 +144,7 @@ export interface ScriptedRedis extends SseRedisClient {
 
 export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('ssePublish', { numberOfKeys: 2, lua: PUBLISH })
+  client.defineCommand('sseRecordEnd', { numberOfKeys: 3, lua: PUBLISH })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
   client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
   client.defineCommand('sseSaveRecord', { numberOfKeys: 1, lua: SAVE_RECORD })
