@@ -3,6 +3,7 @@
 //   npm start                                  # http://localhost:3000, in memory
 //   PORT=8080 HOST=0.0.0.0 npm start           # another port, every interface
 //   REDIS_URL=redis://127.0.0.1:6379 npm start # channels through Redis (keys under REDIS_PREFIX, default sse:)
+//   LLM_UPSTREAM_URL=http://127.0.0.1:8000 npm start # /llm/chat on another OpenAI-compatible API (default: a local mock)
 //
 // Importing this file starts nothing: build() returns the whole demo as one Fastify app (tests use
 // it); it listens only when run as the main module.
@@ -18,6 +19,7 @@ import { dashboard } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
 import { metrics } from './metrics.js'
 import { headers, type HeadersOptions } from './headers.js'
+import { llm, type LlmOptions } from './llm/index.js'
 import { resume, type ResumeOptions } from './resume.js'
 import { sensors, type SensorsOptions } from './sensors.js'
 import { stocks, type StocksOptions } from './stocks/index.js'
@@ -34,6 +36,7 @@ export interface DemoOptions {
   stocks?: StocksOptions
   broadcast?: BroadcastOptions
   auth?: AuthOptions
+  llm?: LlmOptions
 }
 
 export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
@@ -57,6 +60,7 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
   await app.register(broadcast, { prefix: '/broadcast', ...opts.broadcast })
   await app.register(auth, { prefix: '/auth', ...opts.auth })
+  await app.register(llm, { prefix: '/llm', ...opts.llm })
   await app.register(dashboard)
   return app
 }
@@ -94,7 +98,9 @@ async function main (): Promise<void> {
       ...(process.env.PRICE_API_URL === undefined ? {} : { priceApiUrl: process.env.PRICE_API_URL }),
       // The bundled price API fails now and then, so the ticker shows an upstream-error event.
       failureRate: 0.05
-    }
+    },
+    // Without it, the bundled mock of an OpenAI-compatible API answers, on loopback: no network, no key.
+    llm: process.env.LLM_UPSTREAM_URL === undefined ? {} : { upstreamUrl: process.env.LLM_UPSTREAM_URL }
   })
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
