@@ -15,7 +15,7 @@ import ssePlugin, { type SsePluginOptions } from '../lib/index.js'
 import { auth, loggerWithoutQueries, notFoundWithoutQuery, type AuthOptions } from './auth.js'
 import { basic, type BasicOptions } from './basic.js'
 import { broadcast, type BroadcastOptions } from './broadcast.js'
-import { dashboard } from './dashboard.js'
+import { dashboard, PANEL_CHANNELS } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
 import { metrics } from './metrics.js'
 import { headers, type HeadersOptions } from './headers.js'
@@ -55,10 +55,11 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })
   await app.register(formats, { prefix: '/formats', ...opts.formats })
-  await app.register(sensors, { prefix: '/sensors', ...opts.sensors })
+  // The sensors, stocks and weather panels of the dashboard read these channels, on one stream.
+  await app.register(sensors, { prefix: '/sensors', channel: PANEL_CHANNELS.sensors, ...opts.sensors })
   await app.register(resume, { prefix: '/resume', ...opts.resume })
-  await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
-  await app.register(broadcast, { prefix: '/broadcast', ...opts.broadcast })
+  await app.register(stocks, { prefix: '/stocks', channel: PANEL_CHANNELS.stocks, ...opts.stocks })
+  await app.register(broadcast, { prefix: '/broadcast', channel: PANEL_CHANNELS.weather, ...opts.broadcast })
   await app.register(auth, { prefix: '/auth', ...opts.auth })
   await app.register(llm, { prefix: '/llm', ...opts.llm })
   await app.register(dashboard)
