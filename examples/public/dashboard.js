@@ -174,6 +174,9 @@ const llm = {
 }
 /** The generation this page follows: { id, lastEventId, text }, or null. */
 let generation = null
+// A reload cuts the stream being read: the page that comes next resumes it, not this one.
+let leaving = false
+window.addEventListener('pagehide', () => { leaving = true })
 
 function setGeneration (state) {
   llm.state.dataset.state = state
@@ -251,6 +254,7 @@ const pause = ms => new Promise(resolve => setTimeout(resolve, ms))
 /** Resume the generation kept in sessionStorage, after its last id; again after a cut, until its end. */
 async function resume () {
   for (let attempt = 0; ; attempt++) {
+    if (leaving) return
     setGeneration('resuming')
     if (attempt > 0) await pause(1000) // the server is away, or restarting: not in a tight loop
     const headers = { accept: 'text/event-stream' }
@@ -286,7 +290,7 @@ document.getElementById('llm-form').addEventListener('submit', async event => {
   }
   generation = { id: response.headers.get('x-generation-id'), lastEventId: null, text: '' }
   remember()
-  if (!await follow(response).catch(() => false)) await resume()
+  if (!await follow(response).catch(() => false) && !leaving) await resume()
 })
 
 llm.cancel.addEventListener('click', () => {
