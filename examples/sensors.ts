@@ -7,9 +7,13 @@
 // so each combined event waits for the slower sensor. Every sleep listens to the stream's
 // AbortSignal: when the client leaves, the sleeps reject at once and every `finally` runs, instead
 // of a sensor sleeping on for seconds after nobody is listening.
+//
+// With `channel`, one more pair of sensors runs for the life of the app and publishes to that
+// channel: the dashboard reads it with the other panels' channels on one stream (./dashboard.ts).
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import ssePlugin from '../lib/index.js'
+import { publishFrom } from './producer.js'
 
 export interface SensorsOptions {
   /** Pause between temperature readings, in ms. @default 2000 */
@@ -18,6 +22,11 @@ export interface SensorsOptions {
   humidityIntervalMs?: number
   /** Combined readings sent before the stream ends. @default Infinity */
   count?: number
+  /**
+   * Also publish readings to this channel, from one pair of sensors for the life of the app (the
+   * dashboard's stream reads it); /events keeps its sensors per client. @default none
+   */
+  channel?: string
 }
 
 export interface Reading {
@@ -76,6 +85,13 @@ export const sensors: FastifyPluginAsync<SensorsOptions> = async function sensor
     humidity({ intervalMs: humidityIntervalMs, signal, log: request.log }),
     opts.count
   )))
+
+  if (opts.channel !== undefined) {
+    publishFrom(app, app.sse.channel<Reading>(opts.channel), (signal, log) => readings(
+      temperature({ intervalMs: temperatureIntervalMs, signal, log }),
+      humidity({ intervalMs: humidityIntervalMs, signal, log })
+    ))
+  }
 }
 
 export async function build (opts: SensorsOptions & { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {

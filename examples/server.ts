@@ -3,6 +3,7 @@
 //   npm start                                  # http://localhost:3000, in memory
 //   PORT=8080 HOST=0.0.0.0 npm start           # another port, every interface
 //   REDIS_URL=redis://127.0.0.1:6379 npm start # channels through Redis (keys under REDIS_PREFIX, default sse:)
+//   LLM_UPSTREAM_URL=http://127.0.0.1:8000 npm start # /llm/chat on another OpenAI-compatible API (default: a local mock)
 //
 // Importing this file starts nothing: build() returns the whole demo as one Fastify app (tests use
 // it); it listens only when run as the main module.
@@ -14,10 +15,11 @@ import ssePlugin, { type SsePluginOptions } from '../lib/index.js'
 import { auth, loggerWithoutQueries, notFoundWithoutQuery, type AuthOptions } from './auth.js'
 import { basic, type BasicOptions } from './basic.js'
 import { broadcast, type BroadcastOptions } from './broadcast.js'
-import { dashboard } from './dashboard.js'
+import { dashboard, PANEL_CHANNELS } from './dashboard.js'
 import { formats, type FormatsOptions } from './formats.js'
 import { metrics } from './metrics.js'
 import { headers, type HeadersOptions } from './headers.js'
+import { llm, type LlmOptions } from './llm/index.js'
 import { resume, type ResumeOptions } from './resume.js'
 import { sensors, type SensorsOptions } from './sensors.js'
 import { stocks, type StocksOptions } from './stocks/index.js'
@@ -34,6 +36,7 @@ export interface DemoOptions {
   stocks?: StocksOptions
   broadcast?: BroadcastOptions
   auth?: AuthOptions
+  llm?: LlmOptions
 }
 
 export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
@@ -52,11 +55,13 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
   await app.register(basic, { prefix: '/basic', ...opts.basic })
   await app.register(headers, { prefix: '/headers', ...opts.headers })
   await app.register(formats, { prefix: '/formats', ...opts.formats })
-  await app.register(sensors, { prefix: '/sensors', ...opts.sensors })
+  // The sensors, stocks and weather panels of the dashboard read these channels, on one stream.
+  await app.register(sensors, { prefix: '/sensors', channel: PANEL_CHANNELS.sensors, ...opts.sensors })
   await app.register(resume, { prefix: '/resume', ...opts.resume })
-  await app.register(stocks, { prefix: '/stocks', ...opts.stocks })
-  await app.register(broadcast, { prefix: '/broadcast', ...opts.broadcast })
+  await app.register(stocks, { prefix: '/stocks', channel: PANEL_CHANNELS.stocks, ...opts.stocks })
+  await app.register(broadcast, { prefix: '/broadcast', channel: PANEL_CHANNELS.weather, ...opts.broadcast })
   await app.register(auth, { prefix: '/auth', ...opts.auth })
+  await app.register(llm, { prefix: '/llm', ...opts.llm })
   await app.register(dashboard)
   return app
 }
@@ -94,7 +99,9 @@ async function main (): Promise<void> {
       ...(process.env.PRICE_API_URL === undefined ? {} : { priceApiUrl: process.env.PRICE_API_URL }),
       // The bundled price API fails now and then, so the ticker shows an upstream-error event.
       failureRate: 0.05
-    }
+    },
+    // Without it, the bundled mock of an OpenAI-compatible API answers, on loopback: no network, no key.
+    llm: process.env.LLM_UPSTREAM_URL === undefined ? {} : { upstreamUrl: process.env.LLM_UPSTREAM_URL }
   })
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -17,11 +17,15 @@
 // Every fetch listens to the stream's AbortSignal: a client that leaves cancels the requests still
 // in flight, instead of the server waiting on answers nobody will read.
 //
+// With `channel`, one producer also runs the rounds for the life of the app and publishes them to that
+// channel: the dashboard reads it with the other panels' channels on one stream (../dashboard.ts).
+//
 // Without `priceApiUrl`, the plugin runs the bundled price server (./price-server.ts) on a loopback
 // port of its own while the app is up.
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import ssePlugin from '../../lib/index.js'
+import { publishFrom } from '../producer.js'
 import { buildPriceServer } from './price-server.js'
 
 export interface StocksOptions {
@@ -35,6 +39,11 @@ export interface StocksOptions {
   timeoutMs?: number
   /** Share of the bundled price server's requests that fail, to see upstream-error events. @default 0 */
   failureRate?: number
+  /**
+   * Also publish rounds to this channel, from one producer for the life of the app (the dashboard's
+   * stream reads it); /events keeps its rounds per client. @default none
+   */
+  channel?: string
 }
 
 export type Prices = Record<string, number>
@@ -114,6 +123,13 @@ export const stocks: FastifyPluginAsync<StocksOptions> = async function stocks (
   app.get('/events', (request, reply) => reply.sse(({ signal }) => priceRounds({
     priceApiUrl: priceApiUrl as string, symbols, intervalMs, timeoutMs, signal, log: request.log
   })))
+
+  if (opts.channel !== undefined) {
+    // Its onReady runs after the price server's: the URL is known by then.
+    publishFrom(app, app.sse.channel<Round>(opts.channel), (signal, log) => priceRounds({
+      priceApiUrl: priceApiUrl as string, symbols, intervalMs, timeoutMs, signal, log
+    }))
+  }
 }
 
 export async function build (opts: StocksOptions & { logger?: FastifyServerOptions['logger'] } = {}): Promise<FastifyInstance> {

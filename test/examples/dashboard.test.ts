@@ -4,6 +4,8 @@ import { mkdir } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Page } from 'playwright-core'
 import { build, shutdown } from '../../examples/server.js'
+import { answerTo, buildUpstream } from '../../examples/llm/upstream.js'
+import { launchChromium } from '../fixtures/chromium.js'
 import { urlOf } from '../fixtures/http.js'
 import { requireService } from '../fixtures/services.js'
 import { until } from '../fixtures/wait.js'
@@ -13,17 +15,18 @@ import { until } from '../fixtures/wait.js'
 const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = new URL('../artifacts/', import.meta.url)
 
-const demo = (): Promise<FastifyInstance> => build({
+const demo = (llm: { upstreamUrl?: string } = {}): Promise<FastifyInstance> => build({
   // Browsers come back within ~0.3-1.3 s of a restart instead of 3-6 s.
   sse: { retry: 300 },
   sensors: { temperatureIntervalMs: 150, humidityIntervalMs: 200 },
   stocks: { intervalMs: 300 },
-  broadcast: { intervalMs: 200 }
+  broadcast: { intervalMs: 200 },
+  llm
 })
 
 const states = (page: Page) => page.$$eval('.state', badges => badges.map(badge => (badge as HTMLElement).dataset.state))
 
-/** Wait until every stream's badge shows `state`. */
+/** Wait until the connection's badge shows `state`. */
 const allStreams = (page: Page, state: string) => page.waitForFunction(
   expected => [...document.querySelectorAll<HTMLElement>('.state')].every(badge => badge.dataset.state === expected),
   state, { timeout: 15_000 })
@@ -41,7 +44,7 @@ const prices = (page: Page) => page.$$eval('#ticker tr', rows => rows.map(row =>
   (row as HTMLTableRowElement).cells[0]?.textContent, (row as HTMLTableRowElement).cells[1]?.textContent
 ]))
 
-t.test('the dashboard shows live readings and prices, and its connection state across a server restart',
+t.test('the dashboard shows live readings, prices and weather on ONE stream, and its state across a server restart',
   async t => {
     if (!requireService(t, 'Chromium', existsSync(CHROMIUM) ? null : `no executable at ${CHROMIUM} (apt-get install chromium)`)) return
     let app = await demo()
@@ -56,13 +59,18 @@ t.test('the dashboard shows live readings and prices, and its connection state a
         '--no-first-run', '--disable-component-update', '--disable-sync']
     })
     t.teardown(() => browser.close())
-    const page = await browser.newPage({ viewport: { width: 1200, height: 860 } })
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1100 } })
     const errors: string[] = []
     page.on('pageerror', err => errors.push(err.message))
+    // Every request the page makes for an event stream, whatever its URL.
+    const streams: string[] = []
+    page.on('request', request => {
+      if ((request.headers().accept ?? '').includes('text/event-stream')) streams.push(new URL(request.url()).pathname)
+    })
     await page.goto(url + '/')
 
     await allStreams(page, 'connected')
-    t.same(await states(page), ['connected', 'connected', 'connected'], 'every stream connected')
+    t.same(await states(page), ['connected'], 'one connection badge, connected')
 
     const temperature = await nextNumber(page, '#temperature')
     t.ok(Number(temperature) >= 20 && Number(temperature) <= 30, `a temperature arrived: ${temperature}`)
@@ -89,6 +97,10 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     await page.waitForFunction(previous => document.getElementById('broadcast-id')?.textContent !== previous,
       firstId, { timeout: 15_000 })
     t.pass(`broadcast updates arrive (${broadcastTemperature} °C, id ${firstId}) and update`)
+    const lastUpdates = await page.$$eval('.updated-at', spans => spans.map(span => [(span as HTMLElement).dataset.panel, span.textContent]))
+    t.same(lastUpdates.map(([panel]) => panel), ['sensors', 'stocks', 'weather'])
+    t.ok(lastUpdates.every(([, time]) => /\d:\d\d/.test(time ?? '')), `each panel says when it was last updated: ${JSON.stringify(lastUpdates)}`)
+    t.same(streams, ['/dashboard/events'], 'the three panels were fed by exactly one event-stream request')
 
     // Enough readings for the chart to have lines worth looking at.
     await page.waitForFunction(() => (document.querySelector('#chart polyline.temperature')?.getAttribute('points') ?? '')
@@ -118,3 +130,57 @@ t.test('the dashboard shows live readings and prices, and its connection state a
     await page.screenshot({ path: new URL('dashboard-restarted.png', ARTIFACTS).pathname, fullPage: true })
     t.same(errors, [], 'no script error on the page')
   })
+
+t.test('the LLM panel streams a generation as it comes, a reload resumes it after its last id, and Cancel stops it', async t => {
+  t.setTimeout(90_000)
+  // Slow enough to reload mid-answer: about 30 words, 150 ms apart.
+  const mock = await buildUpstream({ tokenDelayMs: 150 })
+  const upstreamUrl = await mock.server.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => mock.server.close())
+  const app = await demo({ upstreamUrl })
+  const url = await urlOf(app)
+  t.teardown(() => shutdown(app))
+  const browser = await launchChromium(t)
+  if (browser === null) return
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1100 } })
+  const errors: string[] = []
+  page.on('pageerror', err => errors.push(err.message))
+  const resumes: Array<string | undefined> = []
+  page.on('request', request => {
+    if (request.method() === 'GET' && new URL(request.url()).pathname.startsWith('/llm/chat/')) resumes.push(request.headers()['last-event-id'])
+  })
+  await page.goto(url + '/')
+
+  const prompt = 'Tell me about streams'
+  const expected = answerTo(prompt).join('')
+  await page.fill('#llm-prompt', prompt)
+  await page.click('#llm-send')
+  const words = (count: number) => page.waitForFunction(count => {
+    const text = document.getElementById('llm-answer')?.textContent ?? ''
+    return text.split(' ').length > count ? text : false
+  }, count, { timeout: 15_000 })
+  const before = await (await words(5)).jsonValue() as string
+  t.equal(await page.textContent('#llm-state'), 'streaming')
+  t.ok(expected.startsWith(before), `tokens arrive as they come: ${JSON.stringify(before)}`)
+  t.equal(mock.requests[0]?.completed, false, 'the upstream is still answering: the reload comes mid-generation')
+
+  await page.reload()
+  const restored = await page.textContent('#llm-answer') ?? ''
+  t.ok(restored.startsWith(before), 'after the reload, the text so far is back at once')
+  await page.waitForFunction(() => document.getElementById('llm-state')?.textContent === 'done', undefined, { timeout: 30_000 })
+  t.equal(await page.textContent('#llm-answer'), expected, 'the whole answer, each word once: it went on, it did not start over')
+  t.equal(mock.requests.length, 1, 'the upstream was asked once')
+  t.ok(resumes.length > 0 && resumes.every(id => /^\d+-\d+$/.test(id ?? '')), `it resumed with the last id the page had: ${resumes.join(', ')}`)
+  t.equal(await page.evaluate(() => sessionStorage.getItem('llm-generation')), null, 'a finished generation is forgotten')
+  await mkdir(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: new URL('dashboard-llm.png', ARTIFACTS).pathname, fullPage: true })
+
+  await page.fill('#llm-prompt', 'Stop me')
+  await page.click('#llm-send')
+  await words(4)
+  await page.click('#llm-cancel')
+  await page.waitForFunction(() => document.getElementById('llm-state')?.textContent === 'cancelled', undefined, { timeout: 15_000 })
+  await until(() => mock.requests[1]?.aborted === true, 5000, 'the upstream to see its request aborted')
+  t.pass(`Cancel stopped it after ${mock.requests[1]!.chunks} of ${answerTo('Stop me').length} words, and the upstream was hung up on`)
+  t.same(errors, [], 'no script error on the page')
+})

@@ -75,3 +75,20 @@ t.test('closing readings() while it waits at a yield closes both sensors', async
   await both.return(undefined)
   t.same(stopped.sort(), ['humidity', 'temperature'])
 })
+
+t.test('with a channel, one pair of sensors publishes to it for the life of the app, and stops when the app closes', async t => {
+  const log = collectLogs()
+  const app = await build({ temperatureIntervalMs: 5, humidityIntervalMs: 5, channel: 'readings', logger: { stream: log.stream } })
+  t.teardown(() => closeApp(app))
+  await app.ready()
+  const published: unknown[] = []
+  for await (const message of app.sse.channel('readings').subscribe()) {
+    published.push(message.data)
+    if (published.length === 3) break
+  }
+  t.match(published, [{ temperature: Number, humidity: Number }, { temperature: Number }, { temperature: Number }])
+  t.equal(logsOf(log.lines, 'sensor stopped').length, 0, 'no client, and the sensors run')
+  await app.close()
+  t.same(logsOf(log.lines, 'sensor stopped').map(line => line.sensor).sort(), ['humidity', 'temperature'])
+  t.match(logsOf(log.lines, 'producer stopped'), [{ channel: 'readings' }])
+})

@@ -5,6 +5,7 @@ import { connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { openStream } from '../../lib/testing.js'
 import { build } from '../../examples/server.js'
+import { answerTo } from '../../examples/llm/upstream.js'
 import { EventSource } from 'eventsource'
 import { EXIT_WITH_PARENT, nextEvents } from '../fixtures/examples.js'
 import { closeApp } from '../fixtures/http.js'
@@ -17,7 +18,8 @@ const fast = {
   sensors: { temperatureIntervalMs: 10, humidityIntervalMs: 10 },
   resume: { intervalMs: 0 },
   stocks: { intervalMs: 10 },
-  broadcast: { intervalMs: 10 }
+  broadcast: { intervalMs: 10 },
+  llm: { tokenDelayMs: 0 }
 }
 
 t.test('importing the demo starts nothing: build() returns an app that is not listening', async t => {
@@ -60,6 +62,19 @@ t.test('every open example streams under its prefix', async t => {
   await weather.close()
   t.match(JSON.parse(update?.data ?? ''), { temperature: Number, humidity: Number })
   t.ok(update?.id, 'a broadcast update has its channel id')
+})
+
+t.test('the LLM example streams under /llm from the demo\'s own mock upstream, and reads back by its id', async t => {
+  const app = await build(fast)
+  t.teardown(() => closeApp(app))
+  const chat = await openStream(app, '/llm/chat', { method: 'POST', body: { prompt: 'hi' } })
+  await chat.ended
+  const text = chat.events.filter(event => event.event === 'token').map(event => JSON.parse(event.data).text).join('')
+  t.equal(text, answerTo('hi').join(''), 'the bundled mock\'s answer, whole')
+  t.equal(chat.events.at(-1)?.event, 'sse-end')
+  const again = await openStream(app, '/llm/chat/' + chat.headers.get('x-generation-id'))
+  await again.ended
+  t.strictSame(again.events.map(event => event.data), chat.events.map(event => event.data), 'the same generation, read again')
 })
 
 t.test('the demo serves its OpenAPI 3.2 document: the weather stream\'s events are its itemSchema, and an update is one', async t => {

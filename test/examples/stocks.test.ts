@@ -132,3 +132,23 @@ t.test('an unreachable API is an upstream-error event that names the reason', as
   t.equal(failed?.event, 'upstream-error')
   t.same(JSON.parse(failed?.data ?? ''), { message: 'fetch failed (ECONNREFUSED)' })
 })
+
+t.test('with a channel, one producer publishes every round to it, upstream errors included, until the app closes', async t => {
+  const api = await upstream(t)
+  api.state.broken.add('MSFT')
+  const app = await build({ priceApiUrl: api.url, intervalMs: 10, channel: 'prices' })
+  t.teardown(() => closeApp(app))
+  await app.ready()
+  const rounds: Array<{ event: string | undefined, data: unknown }> = []
+  for await (const message of app.sse.channel('prices').subscribe()) {
+    rounds.push({ event: message.event, data: message.data })
+    if (rounds.length === 1) api.state.broken.clear()
+    if (rounds.at(-1)?.event === undefined) break
+  }
+  t.strictSame(rounds[0], { event: 'upstream-error', data: { message: 'MSFT: the price API answered 503' } })
+  t.strictSame(rounds.at(-1), { event: undefined, data: { AAPL: 1, GOOGL: 1, MSFT: 1 } })
+  await app.close()
+  const asked = api.state.received.length
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(api.state.received.length, asked, 'no round after the close')
+})
