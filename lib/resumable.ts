@@ -7,6 +7,7 @@ import type { ChannelHub } from './channels/hub.js'
 import { closeSource } from './close-source.js'
 import type { SseContext } from './context.js'
 import { describe } from './describe.js'
+import { prepare } from './frame.js'
 import {
   FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
 } from './errors.js'
@@ -97,8 +98,9 @@ interface Reading {
   readonly start: string
 }
 
+/** Framed here, as the channel's own events are: a route that declares its events lets it through as them. */
 function lostEnd (start: string): ChannelMessage {
-  return { id: start, event: END_EVENT, data: JSON.stringify({ reason: 'lost' }) } as ChannelMessage
+  return prepare({ id: start, event: END_EVENT, data: JSON.stringify({ reason: 'lost' }) }, JSON.stringify) as ChannelMessage
 }
 
 /**
