@@ -61,6 +61,13 @@ export class ConnectRate {
  * Whether a new stream may open: counters kept as streams open and close, never a scan. The
  * per-client key is computed only when a per-client limit is set.
  */
+/** The client's key by the app's `clientKey`, bounded. */
+export function clientKeyOf (clientKey: (request: FastifyRequest) => string, request: FastifyRequest): string {
+  const key = String(clientKey(request))
+  // A key is whatever a header said (X-Forwarded-For behind trustProxy): keep a bounded one.
+  return key.length <= MAX_KEY_LENGTH ? key : createHash('sha256').update(key).digest('base64')
+}
+
 export class Admission {
   readonly #settings: SseSettings
   readonly #perClient = new Map<string, number>()
@@ -77,9 +84,7 @@ export class Admission {
   /** The client's key for the per-client limits (a long one hashed); undefined when there are none. */
   keyOf (request: FastifyRequest): string | undefined {
     if (!this.#keyed) return undefined
-    const key = String(this.#settings.clientKey(request))
-    // A key is whatever a header said (X-Forwarded-For behind trustProxy): keep a bounded one.
-    return key.length <= MAX_KEY_LENGTH ? key : createHash('sha256').update(key).digest('base64')
+    return clientKeyOf(this.#settings.clientKey, request)
   }
 
   /**

@@ -71,7 +71,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   // Last, once every decorator is in place: a registration that fails on one of them (registered
   // twice) has opened no Redis connection that would keep the process alive.
   const hub = await ChannelHub.create(settings, app.log)
-  const resumables = new ResumableStreams(hub, app.log)
+  const resumables = new ResumableStreams(hub, app.log, settings)
   // After the streams (their clients come back, to another instance, and read the end from history),
   // before the channels close: every generation here publishes its end.
   app.addHook('preClose', async () => {

@@ -81,6 +81,14 @@ export interface SsePluginOptions {
   /** Subscribers one channel may have on this app; a stream that would pass it is refused. @default Infinity */
   maxChannelSubscribers?: number
   /**
+   * Resumable generations (`app.sse.resumable`) running on this app at once, counted until each
+   * source is finalized: they run whoever reads them, so streams' limits do not count them. A start
+   * past it fails with `FST_SSE_LIMIT_REACHED` (429) before anything runs. @default 1000
+   */
+  maxGenerations?: number
+  /** Resumable generations one client (`clientKey` of the request that started them) may have running. @default Infinity */
+  maxGenerationsPerClient?: number
+  /**
    * Streams one client (`clientKey`) may start per `windowMs` (a sliding window): reconnect storms and
    * loops are refused before they open a source. @default false (no limit)
    */
@@ -149,6 +157,8 @@ export interface SseSettings {
   readonly maxStreams: number
   readonly maxStreamsPerClient: number
   readonly maxChannelSubscribers: number
+  readonly maxGenerations: number
+  readonly maxGenerationsPerClient: number
   readonly connectRate: { readonly max: number, readonly windowMs: number } | false
   readonly clientKey: (request: FastifyRequest) => string
   readonly maxLifetime: number | false
@@ -160,6 +170,7 @@ export interface SseSettings {
 
 const DEFAULT_HEARTBEAT = 15_000
 const DEFAULT_HISTORY = 1000
+const DEFAULT_MAX_GENERATIONS = 1000
 const DEFAULT_MAX_SUBSCRIBER_QUEUE = 1000
 const DEFAULT_REDIS_PREFIX = 'sse:'
 const DEFAULT_MAX_LAST_EVENT_ID_LENGTH = 512
@@ -269,7 +280,7 @@ const STREAM_OPTIONS = ['heartbeat', 'retry', 'serialize', 'compress', 'maxLifet
   'checkAccept']
 const PLUGIN_OPTIONS = [...STREAM_OPTIONS, 'history', 'maxSubscriberQueue', 'redis', 'redisPrefix',
   'maxLastEventIdLength', 'channelIdleTimeout', 'idempotencyWindow', 'redisHistoryTtl', 'maxStreams',
-  'maxStreamsPerClient', 'maxChannelSubscribers', 'connectRate', 'clientKey']
+  'maxStreamsPerClient', 'maxChannelSubscribers', 'connectRate', 'clientKey', 'maxGenerations', 'maxGenerationsPerClient']
 /** Fastify reads these from every register call and passes them on to the plugin too. */
 const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers']
 
@@ -324,6 +335,8 @@ export function settingsOf (options: SsePluginOptions = {}): SseSettings {
     maxStreams: limitOf('maxStreams', options.maxStreams, DEFAULT_MAX_STREAMS),
     maxStreamsPerClient: limitOf('maxStreamsPerClient', options.maxStreamsPerClient, Infinity),
     maxChannelSubscribers: limitOf('maxChannelSubscribers', options.maxChannelSubscribers, Infinity),
+    maxGenerations: limitOf('maxGenerations', options.maxGenerations, DEFAULT_MAX_GENERATIONS),
+    maxGenerationsPerClient: limitOf('maxGenerationsPerClient', options.maxGenerationsPerClient, Infinity),
     connectRate: connectRateOf(options.connectRate),
     clientKey: clientKeyOf(options.clientKey)
   })

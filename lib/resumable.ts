@@ -1,6 +1,7 @@
-import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SseChannel } from './channels/channel.js'
+import { clientKeyOf } from './admission.js'
 import { compareIds, ID_PATTERN } from './channels/backend.js'
 import { END_EVENT } from './channels/gap.js'
 import type { ChannelHub } from './channels/hub.js'
@@ -9,7 +10,7 @@ import type { SseContext } from './context.js'
 import { describe } from './describe.js'
 import { prepare } from './frame.js'
 import {
-  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
+  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION, FST_SSE_LIMIT_REACHED, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
 } from './errors.js'
 import { openSourceNow, type SseIterator, type SseSource } from './source.js'
 import type { ChannelMessage } from './types.js'
@@ -24,6 +25,13 @@ import type { ChannelMessage } from './types.js'
 // One record per key, shared through the backend: `start` (the id readers read after), `until` (when
 // a reader stops waiting for an end that may never come: the app running it crashed, or Redis failed
 // it), `end` (the end's id, once published). It is made atomically, so one app anywhere runs a key.
+
+/** The plugin's limits on generations (see SsePluginOptions). */
+export interface GenerationLimits {
+  readonly maxGenerations: number
+  readonly maxGenerationsPerClient: number
+  readonly clientKey: (request: FastifyRequest) => string
+}
 
 export interface ResumableOptions {
   /** The longest a generation runs, readers or not; it then ends with reason `timeout`. @default 300000 (5 min) */
@@ -56,6 +64,8 @@ const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 2000
 const STOPPED = Symbol('stopped')
 const PUBLISHED = Symbol('published')
+/** A reader that could not be served (the backend failing) comes back after 2 to 4 s. */
+const UNAVAILABLE_RETRY_MS = 2000
 /**
  * How long a value whose publish failed for want of the backend is tried again: under Redis's window
  * for a publish's own key (10 s), so a try after an unknown outcome is never stored twice.
@@ -182,6 +192,12 @@ interface Plan {
   readonly start: string
 }
 
+/** A generation's source as its run knows it: open (to be finalized when stopped), and its finalization. */
+interface SourceState {
+  iterator: SseIterator | undefined
+  finalized: Promise<void> | undefined
+}
+
 /** The resumable streams of one app: those it runs, and how any stream of the backend is read. */
 export class ResumableStreams {
   readonly #hub: ChannelHub
@@ -191,9 +207,33 @@ export class ResumableStreams {
   #listening = false
   #closing = false
 
-  constructor (hub: ChannelHub, log: FastifyBaseLogger) {
+  readonly #limits: GenerationLimits
+  /** Generations whose source is not finalized yet, in all and by client (only with a per-client limit). */
+  #active = 0
+  readonly #byClient = new Map<string, number>()
+
+  constructor (hub: ChannelHub, log: FastifyBaseLogger, limits: GenerationLimits) {
     this.#hub = hub
     this.#log = log
+    this.#limits = limits
+  }
+
+  /** A slot for a generation of `client`, released once its source is finalized; refused past a limit. */
+  #hold (request: FastifyRequest): () => void {
+    const { maxGenerations, maxGenerationsPerClient, clientKey } = this.#limits
+    const client = maxGenerationsPerClient === Infinity ? undefined : clientKeyOf(clientKey, request)
+    const mine = client === undefined ? 0 : this.#byClient.get(client) ?? 0
+    if (this.#active >= maxGenerations) throw new FST_SSE_LIMIT_REACHED('too many generations running on this server', 5)
+    if (mine >= maxGenerationsPerClient) throw new FST_SSE_LIMIT_REACHED('too many generations of this client running', 5)
+    this.#active++
+    if (client !== undefined) this.#byClient.set(client, mine + 1)
+    return () => {
+      this.#active--
+      if (client === undefined) return
+      const left = this.#byClient.get(client)! - 1
+      if (left === 0) this.#byClient.delete(client)
+      else this.#byClient.set(client, left)
+    }
   }
 
   /**
@@ -208,6 +248,7 @@ export class ResumableStreams {
     return async ctx => {
       if (this.#closing) throw new FST_SSE_CHANNELS_CLOSED()
       if (this.#runs.has(key)) throw new FST_SSE_STREAM_EXISTS(key)
+      const release = this.#hold(ctx.request)
       // Held here before the first await: a second start on this app, or a cancel, meets it at once.
       const controller = new AbortController()
       let finish!: () => void
@@ -227,6 +268,7 @@ export class ResumableStreams {
       } catch (err) {
         this.#runs.delete(key)
         finish()
+        release()
         throw err
       }
       this.#hub.keep(channel.name, until + ttl)
@@ -234,10 +276,11 @@ export class ResumableStreams {
       // maxDuration counts from before the start's commands: a slow backend does not move the readers'
       // deadline past the generation's.
       const deadline = startedAt + maxDuration
-      this.#run({ key, channel, source, context, controller, deadline, ttl, until, start }).finally(() => {
+      this.#run({ key, channel, source, context, controller, deadline, ttl, until, start }).then(({ finalized }) => {
         this.#runs.delete(key)
         finish()
-      }).catch(() => {}) // #run logs what fails; nothing rejects
+        return finalized
+      }).then(release, release) // #run logs what fails; nothing rejects
       return readFrom({ channel, from: start, until, start }, ctx.signal)
     }
   }
@@ -248,8 +291,17 @@ export class ResumableStreams {
    * or once it is past waiting for an end that never came.
    */
   async resume (reply: FastifyReply, key: string): Promise<void> {
-    // Keys come from URLs: one that cannot be a stream's is simply not one.
-    const record = isKey(key) ? await this.#hub.readRecord(channelOf(key)) : undefined
+    let record: Readonly<Record<string, string>> | undefined
+    try {
+      // Keys come from URLs: one that cannot be a stream's is simply not one.
+      record = isKey(key) ? await this.#hub.readRecord(channelOf(key)) : undefined
+    } catch (err) {
+      // The backend failing for a moment (Redis restarting): an EventSource answered with an error
+      // status would stop for good, so it is told to come back, as a refused stream is.
+      reply.request.log.warn({ err }, 'sse resumable stream not read: backend unavailable')
+      reply.header('retry-after', String(UNAVAILABLE_RETRY_MS / 1000))
+      return reply.sse([{ comment: 'unavailable', retry: UNAVAILABLE_RETRY_MS + Math.floor(Math.random() * UNAVAILABLE_RETRY_MS) }])
+    }
     if (record?.start === undefined) {
       reply.code(404).send(new FST_SSE_UNKNOWN_STREAM(describe(key)))
       return
@@ -257,7 +309,9 @@ export class ResumableStreams {
     const last = reply.request.lastEventId
     const ended = record.end !== undefined
     const until = ended ? Infinity : Number(record.until)
-    if (last !== undefined && (last === record.end || Date.now() >= until)) {
+    // The start's id comes only with a lost end: a client holding it was told to stop, even if the real
+    // end came later.
+    if (last !== undefined && (last === record.end || last === record.start || Date.now() >= until)) {
       reply.code(204).send()
       return
     }
@@ -296,9 +350,9 @@ export class ResumableStreams {
   }
 
   /** A source being finalized after its end: the app's close waits for it (within its grace). */
-  #track (finalized: Promise<void>): void {
+  #track (finalized: Promise<void>): Promise<void> {
     this.#finalizing.add(finalized)
-    finalized.finally(() => this.#finalizing.delete(finalized)).catch(() => {})
+    return finalized.finally(() => this.#finalizing.delete(finalized))
   }
 
   /** Listen, once, for cancellations published by other apps. */
@@ -311,44 +365,54 @@ export class ResumableStreams {
     })().catch(err => { this.#log.error({ err }, 'sse resumable streams stopped listening for cancellations') })
   }
 
-  async #run (plan: Plan): Promise<void> {
-    const { key, source, context, controller } = plan
-    const { signal } = context
-    const timer = setTimeout(() => { controller.abort('timeout') }, Math.max(plan.deadline - Date.now(), 0))
-    // A source that ignores its signal is not waited for: the end goes out at once, and the source
-    // is finalized whenever it gives control back.
+  /**
+   * Resolves once the end is out, to the source's finalization (settled once it is finalized; in an
+   * object, or the run's promise would wait for it).
+   */
+  async #run (plan: Plan): Promise<{ finalized?: Promise<void> }> {
+    const { signal } = plan.context
+    const timer = setTimeout(() => { plan.controller.abort('timeout') }, Math.max(plan.deadline - Date.now(), 0))
+    const source: SourceState = { iterator: undefined, finalized: undefined }
     let reason: ResumableEnd = 'done'
-    let iterator: SseIterator | undefined
     try {
-      // Cancelled while it was starting: never opened.
-      if (signal.aborted) return
-      const opening = Promise.resolve(openSourceNow(source, context))
-      const opened = await raceAbort(opening, signal)
-      if (opened === STOPPED) {
-        this.#track(opening.then(late => closeSource(late, this.#log), () => {}))
-        return
-      }
-      iterator = opened
-      const next = (): Promise<IteratorResult<unknown> | typeof STOPPED> => raceAbort(Promise.resolve(iterator!.next()), signal)
-      let n = 0
-      for (let result = await next(); result !== STOPPED; result = await next()) {
-        if (result.done === true) {
-          iterator = undefined
-          return
-        }
-        await this.#publish(plan, result.value, n++)
-      }
+      await this.#produce(plan, source)
     } catch (err) {
       reason = 'error'
-      this.#log.error({ err, stream: key }, 'sse resumable stream failed')
-    } finally {
-      clearTimeout(timer)
-      // Stopped: the reason it was stopped for, whatever failed after.
-      if (signal.aborted) reason = signal.reason as ResumableEnd
-      // Stopped, or its channel failed: finalized once it gives control back, not waited for by its
-      // end nor by its key (free again once the record expires); only the app's close waits for it.
-      if (iterator !== undefined) this.#track(closeSource(iterator, this.#log))
-      await this.#end(plan, reason)
+      this.#log.error({ err, stream: plan.key }, 'sse resumable stream failed')
+    }
+    clearTimeout(timer)
+    // Stopped: the reason it was stopped for, whatever failed after.
+    if (signal.aborted) reason = signal.reason as ResumableEnd
+    // Stopped, or its channel failed: finalized once it gives control back, not waited for by its
+    // end nor by its key (free again once the record expires); only the app's close waits for it.
+    if (source.iterator !== undefined) source.finalized = this.#track(closeSource(source.iterator, this.#log))
+    await this.#end(plan, reason)
+    return { finalized: source.finalized }
+  }
+
+  /**
+   * Open the source and publish what it yields until it is done or stopped. A source that ignores its
+   * signal is not waited for: the end goes out at once, and it is finalized when it gives control back.
+   */
+  async #produce (plan: Plan, source: SourceState): Promise<void> {
+    const { signal } = plan.context
+    // Cancelled while it was starting: never opened.
+    if (signal.aborted) return
+    const opening = Promise.resolve(openSourceNow(plan.source, plan.context))
+    const opened = await raceAbort(opening, signal)
+    if (opened === STOPPED) {
+      source.finalized = this.#track(opening.then(late => closeSource(late, this.#log), () => {}))
+      return
+    }
+    const iterator = source.iterator = opened
+    const next = (): Promise<IteratorResult<unknown> | typeof STOPPED> => raceAbort(Promise.resolve(iterator.next()), signal)
+    let n = 0
+    for (let result = await next(); result !== STOPPED; result = await next()) {
+      if (result.done === true) {
+        source.iterator = undefined
+        return
+      }
+      await this.#publish(plan, result.value, n++)
     }
   }
 

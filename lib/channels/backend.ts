@@ -52,13 +52,9 @@ export interface ChannelBackend {
   /** The hub forgot `channel` (idle): drop what this app keeps for it (the in-memory history). */
   forget (channel: string): void
   /**
-   * Keep a small record about `channel` (string fields, merged into what is kept) for `ttlMs`, where
-   * every app sharing the backend can read it: a resumable stream's start and end.
-   */
-  saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void>
-  /**
-   * Keep a record about `channel` as saveRecord does, only if none is kept (by any app): resolves to
-   * whether this call made it. The one step that lets a single app anywhere own a resumable stream.
+   * Keep a small record about `channel` (string fields) for `ttlMs`, where every app sharing the backend
+   * can read it, only if none is kept (by any app): resolves to whether this call made it. The one step
+   * that lets a single app anywhere own a resumable stream; its end is added by `publish` (recordEnd).
    */
   createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean>
   /** The record kept about `channel`, or undefined when there is none (never saved, or expired). */

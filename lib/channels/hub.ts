@@ -110,10 +110,6 @@ export class ChannelHub implements BackendSink {
   }
 
   /** A small record about a channel, shared by every app on the backend (see ChannelBackend). */
-  saveRecord (name: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
-    return this.#context.backend.saveRecord(name, fields, ttlMs)
-  }
-
   createRecord (name: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
     return this.#context.backend.createRecord(name, fields, ttlMs)
   }

@@ -55,10 +55,6 @@ export class MemoryBackend implements ChannelBackend {
   unwatch (): void {}
   async close (): Promise<void> {}
 
-  async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
-    this.#saveNow(channel, fields, ttlMs)
-  }
-
   #saveNow (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): void {
     const record = this.#records.get(channel)
     const kept = record !== undefined && record.expiresAt > Date.now() ? record.fields : undefined

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { END_EVENT, type ResumableOptions, type SsePluginOptions } from '../../lib/index.js'
+import { END_EVENT, GAP_EVENT, type ResumableOptions, type SsePluginOptions } from '../../lib/index.js'
 import { openStream, type TestEvent } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
 import { forceGc } from '../fixtures/gc.js'
 import { logsOf } from '../fixtures/logs.js'
-import { REDIS_URL, redisAvailable, uniquePrefix } from '../fixtures/redis.js'
+import { REDIS_URL, redisAvailable, testClient, uniquePrefix } from '../fixtures/redis.js'
 import { until } from '../fixtures/wait.js'
 
 // Issue 11, what an adversarial review of resumable streams found: each case failed before its fix.
@@ -66,7 +66,7 @@ if (await redisAvailable(t)) {
     let broken = false
     const redis = failingRedis(t, script => broken && script !== 'sseReadRecord')
     const counts = fresh()
-    const { app, logs } = await chatApp(t, counts, 1000, { redis, redisPrefix: uniquePrefix(t) }, { maxDuration: 500 })
+    const { app, logs } = await chatApp(t, counts, 1000, { redis, redisPrefix: uniquePrefix(t), history: 2 }, { maxDuration: 500 })
     const reader = await openStream(app, '/chat/a1', { method: 'POST' })
     await reader.take(3)
     broken = true
@@ -84,7 +84,8 @@ if (await redisAvailable(t)) {
     broken = false
     const late = await openStream(app, '/chat/a1')
     await late.ended
-    t.strictSame(numbers(late.events), [0, 1, 2], 'what was stored before Redis failed')
+    t.equal(late.events[0]?.event, GAP_EVENT, 'the history keeps 2 events: the first is gone, and said so')
+    t.strictSame(numbers(late.events), [1, 2], 'what is kept of what was stored before Redis failed')
     t.equal(reasonOf(late.events.at(-1)), 'lost')
     t.ok(late.lastEventId !== undefined, 'the lost end carries an id')
     const lateComeback = await app.inject({ url: '/chat/a1', headers: { ...sse, 'last-event-id': late.lastEventId! } })
@@ -360,5 +361,71 @@ if (await redisAvailable(t)) {
     t.ok(performance.now() - brokeAt > 7000, 'not before the retries (8 s) were over')
     t.equal(counts.finalized, 1)
     t.equal(logsOf(logs, 'sse resumable stream failed').length, 1)
+  })
+}
+
+// The third review.
+
+t.test('C2. generations are limited on their own (they run whoever reads them): maxGenerations, and maxGenerationsPerClient by clientKey, until each source is finalized', async t => {
+  const counts = fresh()
+  const { app } = await chatApp(t, counts, 100_000, { maxGenerations: 3, maxGenerationsPerClient: 2, clientKey: request => String(request.headers['x-user']) })
+  const start = async (id: string, user: string) => {
+    const started = await app.inject({ method: 'POST', url: `/chat/${id}`, headers: { ...sse, 'x-user': user }, payloadAsStream: true })
+    started.stream().destroy() // the client leaves at once; the generation runs on
+    return started.statusCode
+  }
+  t.strictSame([await start('c2-1', 'ann'), await start('c2-2', 'ann')], [200, 200])
+  const third = await app.inject({ method: 'POST', url: '/chat/c2-3', headers: { ...sse, 'x-user': 'ann' } })
+  t.equal(third.statusCode, 429, 'a client past its own limit')
+  t.equal(third.json().code, 'FST_SSE_LIMIT_REACHED')
+  t.equal(await start('c2-4', 'bob'), 200, 'another client still may')
+  t.equal((await app.inject({ method: 'POST', url: '/chat/c2-5', headers: { ...sse, 'x-user': 'cid' } })).statusCode, 429, 'the app past its limit')
+  t.equal(counts.opened, 3, 'nothing ran for a refused start')
+  t.equal(await app.sse.cancel('c2-1'), true)
+  await until(() => counts.finalized === 1, 3000, 'the cancelled source to be finalized')
+  t.equal(await start('c2-6', 'ann'), 200, 'a slot is free again once a source is finalized')
+  for (const id of ['c2-2', 'c2-4', 'c2-6']) await app.sse.cancel(id)
+})
+
+t.test('C2b. a limit that is not a positive integer is refused at registration', async t => {
+  await t.rejects(buildApp(t, { maxGenerations: 0 }), { code: 'FST_SSE_INVALID_OPTION' })
+  await t.rejects(buildApp(t, { maxGenerationsPerClient: -1 }), { code: 'FST_SSE_INVALID_OPTION' })
+})
+
+if (await redisAvailable(t)) {
+  t.test('C1. a client told the end was lost stops for good, even when the real end is stored later', async t => {
+    const redisPrefix = uniquePrefix(t)
+    const redis = failingRedis(t, script => script === 'sseRecordEnd')
+    const counts = fresh()
+    const { app } = await chatApp(t, counts, 100_000, { redis, redisPrefix }, { maxDuration: 100 })
+    const reader = await openStream(app, '/chat/c1', { method: 'POST' })
+    await reader.ended
+    t.equal(reasonOf(reader.events.at(-1)), 'lost')
+    // The end stored after the readers gave up (a last try that Redis ran late).
+    const admin = testClient(t)
+    await admin.hset(`${redisPrefix}{sse-resumable:c1}:record`, 'end', '99999999999999-0')
+    const comeback = await app.inject({ url: '/chat/c1', headers: { ...sse, 'last-event-id': reader.lastEventId! } })
+    t.equal(comeback.statusCode, 204)
+  })
+
+  t.test('C3. a resume that meets Redis failing is told to come back (200, retry, Retry-After), never an error status that stops an EventSource', async t => {
+    let broken = false
+    const redis = failingRedis(t, script => broken && script === 'sseReadRecord')
+    const counts = fresh()
+    const { app, logs } = await chatApp(t, counts, 3, { redis, redisPrefix: uniquePrefix(t) })
+    const first = await openStream(app, '/chat/c3', { method: 'POST' })
+    await first.ended
+    broken = true
+    const refused = await app.inject({ url: '/chat/c3', headers: { ...sse, 'last-event-id': first.events[0]!.id! } })
+    t.equal(refused.statusCode, 200)
+    t.equal(refused.headers['retry-after'], '2')
+    const retry = Number(/^retry: (\d+)$/m.exec(refused.body)?.[1])
+    t.ok(retry >= 2000 && retry < 4000, `told to come back after ${retry} ms`)
+    t.notMatch(refused.body, /^data:/m, 'no event')
+    t.equal(logsOf(logs, 'sse resumable stream not read: backend unavailable').length, 1)
+    broken = false
+    const again = await openStream(app, '/chat/c3', { lastEventId: first.events[0]!.id! })
+    await again.ended
+    t.strictSame(numbers(again.events), [1, 2], 'back: the rest')
   })
 }

@@ -24,21 +24,17 @@ t.test('forget(channel) drops its history and its idempotency keys, and nothing 
   t.equal((await memory.replay('sport', other)).gap, false)
 })
 
-t.test('records: fields merge, each save sets the lifetime, and an expired record is gone', async t => {
-  const { memory } = backend()
+t.test('records: a publish that records its end adds the event\'s id to the record and sets its lifetime; an expired record is gone', async t => {
+  const { memory, delivered } = backend()
   t.equal(await memory.readRecord('a'), undefined)
-  await memory.saveRecord('a', { start: '1-1' }, 60)
-  await memory.saveRecord('b', { start: '2-1' }, 10_000)
-  await memory.saveRecord('a', { end: '1-9' }, 60)
-  t.strictSame(await memory.readRecord('a'), { start: '1-1', end: '1-9' })
+  await memory.createRecord('a', { start: '1-1' }, 60_000)
+  const end = await memory.publish('a', { event: 'sse-end', data: '{}' }, undefined, undefined, { recordEnd: 60 })
+  t.strictSame(await memory.readRecord('a'), { start: '1-1', end }, 'merged, with the id the event got')
+  t.equal(delivered.at(-1)?.id, end, 'and delivered')
   await new Promise(resolve => setTimeout(resolve, 100))
-  // A save drops the expired records at the front; a read finds an expired one gone either way.
-  await memory.saveRecord('c', { start: '3-1' }, 10)
-  await memory.saveRecord('b', { end: '2-5' }, 10_000)
-  t.equal(await memory.readRecord('a'), undefined, 'past its lifetime')
-  t.strictSame(await memory.readRecord('b'), { start: '2-1', end: '2-5' })
-  await new Promise(resolve => setTimeout(resolve, 30))
-  t.equal(await memory.readRecord('c'), undefined)
+  t.equal(await memory.readRecord('a'), undefined, 'past the lifetime the end set')
+  await memory.publish('b', { data: 'x' }, undefined, undefined, { recordEnd: 60_000 })
+  t.strictSame(Object.keys((await memory.readRecord('b'))!), ['end'], 'an end alone, when there was no record')
 })
 
 t.test('createRecord makes a record only where none lives; the sweep drops expired records nobody reads again', async t => {

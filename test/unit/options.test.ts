@@ -51,6 +51,8 @@ t.test('keeps every valid value given', async t => {
     maxStreams: 50,
     maxStreamsPerClient: 5,
     maxChannelSubscribers: 20,
+    maxGenerations: 30,
+    maxGenerationsPerClient: 3,
     connectRate: { max: 10, windowMs: 1000 },
     clientKey: (request: FastifyRequest) => String(request.headers['x-user']),
     maxLifetime: 60_000,

@@ -173,16 +173,6 @@ export class RedisBackend implements ChannelBackend {
   // The history lives in Redis, under its own expiry: nothing is kept here for a channel nobody watches.
   forget (): void {}
 
-  async saveRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<void> {
-    this.#ready()
-    const key = this.#names.record(channel)
-    try {
-      await bounded(this.#command.sseSaveRecord(key, ttlMs, ...Object.entries(fields).flat()), COMMAND_TIMEOUT_MS)
-    } catch (err) {
-      throw unavailable(err)
-    }
-  }
-
   async createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
     this.#ready()
     const key = this.#names.record(channel)

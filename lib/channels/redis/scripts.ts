@@ -107,14 +107,10 @@ end
 return ''
 `
 
-/** KEYS: the record. ARGV: its lifetime in ms, then field, value pairs. Merged, and its lifetime set, at once. */
-const SAVE_RECORD = `
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-`
-
-/** KEYS: the record. ARGV as SAVE_RECORD. Made only when there is none: 1 when made, 0 when one was kept. */
+/**
+ * KEYS: the record. ARGV: its lifetime in ms, then field, value pairs. Made only when there is none: 1 when
+ * made, 0 when one was kept.
+ */
 const CREATE_RECORD = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
@@ -137,7 +133,6 @@ export interface ScriptedRedis extends SseRedisClient {
     ttl: number, announcement: string, publishCommand: string, deadline: number, recordTtl: number): Promise<string | null>
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
-  sseSaveRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
   sseCreateRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
   sseReadRecord (record: string): Promise<string[]>
 }
@@ -147,7 +142,6 @@ export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('sseRecordEnd', { numberOfKeys: 3, lua: PUBLISH })
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
   client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
-  client.defineCommand('sseSaveRecord', { numberOfKeys: 1, lua: SAVE_RECORD })
   client.defineCommand('sseCreateRecord', { numberOfKeys: 1, lua: CREATE_RECORD })
   client.defineCommand('sseReadRecord', { numberOfKeys: 1, lua: READ_RECORD })
   return client as ScriptedRedis
