@@ -49,7 +49,8 @@ export async function build (opts: DemoOptions = {}): Promise<FastifyInstance> {
     openapi: { openapi: '3.2.0', info: { title: 'fastify-sse-stream demo', version: '1.0.0' } },
     convertConstToEnum: false
   })
-  await app.register(ssePlugin, opts.sse ?? {})
+  // Each LLM generation is an upstream completion that runs whoever reads it: a few per client at once.
+  await app.register(ssePlugin, { maxGenerationsPerClient: 4, ...opts.sse })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(metrics)
   await app.register(basic, { prefix: '/basic', ...opts.basic })

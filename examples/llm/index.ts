@@ -112,7 +112,8 @@ export interface BuildOptions extends LlmOptions {
 
 export async function build (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false })
-  await app.register(ssePlugin, opts.sse ?? {})
+  // Each generation is an upstream completion that runs whoever reads it: a few per client at once.
+  await app.register(ssePlugin, { maxGenerationsPerClient: 4, ...opts.sse })
   await app.register(llm, opts)
   return app
 }

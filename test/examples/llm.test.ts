@@ -193,3 +193,16 @@ t.test('through Redis: started on one instance, resumed on another, cancelled fr
   t.match(logsOf(one.logs, 'generation stopped')[0], { generation: id, outcome: 'cancelled' })
   t.equal(mock.requests.length, 1)
 })
+
+t.test('a client may have four generations running at once: a fifth start is refused (429) before the upstream is called', async t => {
+  const mock = await upstream(t, 50)
+  const { app } = await llmApp(t, mock.url)
+  const running = await Promise.all([1, 2, 3, 4].map(n => start(app, `prompt number ${n} with several words`)))
+  const fifth = await app.inject({ method: 'POST', url: '/chat', headers: { accept: 'text/event-stream' }, payload: { prompt: 'one more' } })
+  t.equal(fifth.statusCode, 429)
+  t.equal(fifth.json().code, 'FST_SSE_LIMIT_REACHED')
+  await Promise.all(running.map(stream => stream.ended))
+  t.equal(mock.requests.length, 4, 'the upstream was asked four times, never for the refused one')
+  await until(async () => (await app.inject({ method: 'POST', url: '/chat', headers: { accept: 'text/event-stream' }, payload: { prompt: 'later' } })).statusCode === 200,
+    5000, 'a start to be accepted once the others finished')
+})
