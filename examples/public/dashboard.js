@@ -236,6 +236,12 @@ async function follow (response) {
       generation.lastEventId = id
       llm.answer.textContent = generation.text
       remember()
+    } else if (event === 'sse-gap') {
+      // Some tokens are gone (past the history the server keeps): the text has a hole, say so.
+      generation.text += ' […] '
+      generation.lastEventId = id
+      llm.answer.textContent = generation.text
+      remember()
     } else if (event === 'sse-end') {
       setGeneration(JSON.parse(data).reason)
       generation = null
@@ -263,7 +269,8 @@ async function resume () {
     if (response === null || (!response.ok && response.status !== 404)) continue
     // 204: the end was received already; 404: gone (its record expired, or a server without Redis restarted).
     if (response.status === 204 || response.status === 404) {
-      setGeneration(response.status === 204 ? 'done' : 'lost')
+      // 204 says the end is behind this page, not which end it was.
+      setGeneration(response.status === 204 ? 'over' : 'lost')
       generation = null
       remember()
       return
@@ -284,11 +291,13 @@ document.getElementById('llm-form').addEventListener('submit', async event => {
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ prompt })
   }).catch(() => null)
-  if (response === null || !response.ok) {
-    setGeneration('error')
+  const id = response?.headers.get('x-generation-id')
+  // Refused (a limit: 429, or a 200 that only says when to come back) or failed: nothing runs.
+  if (response === null || !response.ok || id === null || id === undefined) {
+    setGeneration(response?.status === 429 || (response?.ok === true && id === null) ? 'busy: try again' : 'error')
     return
   }
-  generation = { id: response.headers.get('x-generation-id'), lastEventId: null, text: '' }
+  generation = { id, lastEventId: null, text: '' }
   remember()
   if (!await follow(response).catch(() => false) && !leaving) await resume()
 })

@@ -401,11 +401,30 @@ if (await redisAvailable(t)) {
     const reader = await openStream(app, '/chat/c1', { method: 'POST' })
     await reader.ended
     t.equal(reasonOf(reader.events.at(-1)), 'lost')
+    const tab = await openStream(app, '/chat/c1')
+    await tab.ended
+    t.strictSame(numbers(tab.events), numbers(reader.events), 'a tab opened then, without an id: all that was kept, no notice')
+    t.equal(reasonOf(tab.events.at(-1)), 'lost', 'then the lost end')
     // The end stored after the readers gave up (a last try that Redis ran late).
     const admin = testClient(t)
     await admin.hset(`${redisPrefix}{sse-resumable:c1}:record`, 'end', '99999999999999-0')
     const comeback = await app.inject({ url: '/chat/c1', headers: { ...sse, 'last-event-id': reader.lastEventId! } })
     t.equal(comeback.statusCode, 204)
+  })
+
+  t.test('C4. a start that meets Redis failing fails its request (503), runs nothing, and holds no key nor slot', async t => {
+    let broken = true
+    const redis = failingRedis(t, script => broken && script === 'sseCreateRecord')
+    const counts = fresh()
+    const { app } = await chatApp(t, counts, 2, { redis, redisPrefix: uniquePrefix(t), maxGenerations: 1 })
+    const refused = await app.inject({ method: 'POST', url: '/chat/c4', headers: sse })
+    t.equal(refused.statusCode, 503)
+    t.equal(refused.json().code, 'FST_SSE_BACKEND_UNAVAILABLE')
+    t.equal(counts.opened, 0)
+    broken = false
+    const started = await openStream(app, '/chat/c4', { method: 'POST' })
+    await started.ended
+    t.equal(reasonOf(started.events.at(-1)), 'done', 'the same key, and the one slot, are free')
   })
 
   t.test('C3. a resume that meets Redis failing is told to come back (200, retry, Retry-After), never an error status that stops an EventSource', async t => {
