@@ -2,7 +2,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ChannelHub } from './channels/hub.js'
 import { multiplex } from './channels/multiplex.js'
-import { checkAppChannel, ResumableStreams } from './resumable.js'
+import { checkAppChannel } from './resumable/keys.js'
+import { ResumableStreams } from './resumable/streams.js'
 import { settingsOf, type SsePluginOptions, type SseStreamOptions } from './options.js'
 import { readLastEventId } from './last-event-id.js'
 import { contextOf, kContext, replySse } from './reply-sse.js'
@@ -97,7 +98,7 @@ export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'
 export type { SseSource } from './source.js'
 export { END_EVENT, GAP_EVENT } from './channels/gap.js'
-export type { ResumableEnd, ResumableOptions } from './resumable.js'
+export type { ResumableEnd, ResumableOptions } from './resumable/streams.js'
 export type {
   Channel, ChannelMessage, ChannelOptions, DeclaredChannel, DeclaredChannelMessage, GapNotice, PublishOptions, SseInstance,
   SseReplyMethod, SubscribeOptions

@@ -14,7 +14,7 @@ import type {
 import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
 import type { SseContext } from './context.js'
 import type { SseDeclaredEventsOf, SseEventOf, SseEventsResponse } from './events/declare.js'
-import type { ResumableOptions } from './resumable.js'
+import type { ResumableOptions } from './resumable/streams.js'
 import type { SseMessage } from './message.js'
 import type { SseStreamOptions } from './options.js'
 import type { SseSource } from './source.js'

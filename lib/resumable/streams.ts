@@ -1,19 +1,18 @@
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { SseChannel } from './channels/channel.js'
-import { clientKeyOf } from './admission.js'
-import { compareIds, ID_PATTERN } from './channels/backend.js'
-import { END_EVENT } from './channels/gap.js'
-import type { ChannelHub } from './channels/hub.js'
-import { closeSource } from './close-source.js'
-import type { SseContext } from './context.js'
-import { describe } from './describe.js'
-import { prepare } from './frame.js'
-import {
-  FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION, FST_SSE_LIMIT_REACHED, FST_SSE_INVALID_STREAM_KEY, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM
-} from './errors.js'
-import { openSourceNow, type SseIterator, type SseSource } from './source.js'
-import type { ChannelMessage } from './types.js'
+import type { SseChannel } from '../channels/channel.js'
+import { compareIds, ID_PATTERN } from '../channels/backend.js'
+import type { ChannelHub } from '../channels/hub.js'
+import { closeSource } from '../close-source.js'
+import type { SseContext } from '../context.js'
+import { describe } from '../describe.js'
+import { FST_SSE_CHANNELS_CLOSED, FST_SSE_INVALID_OPTION, FST_SSE_STREAM_EXISTS, FST_SSE_UNKNOWN_STREAM } from '../errors.js'
+import { openSourceNow, type SseIterator, type SseSource } from '../source.js'
+import type { ChannelMessage } from '../types.js'
+import { channelOf, checkKey, CONTROL, isKey } from './keys.js'
+import { GenerationSlots, type GenerationLimits } from './limits.js'
+import { raceAbort, STOPPED } from './race-abort.js'
+import { readFrom, replayThenLost, type Reading } from './readers.js'
 
 // Resumable streams: a generation (LLM tokens, a long job) that outlives the connection that started
 // it. Its output is published to a channel of its own as it is produced (memory, or Redis for every
@@ -25,13 +24,6 @@ import type { ChannelMessage } from './types.js'
 // One record per key, shared through the backend: `start` (the id readers read after), `until` (when
 // a reader stops waiting for an end that may never come: the app running it crashed, or Redis failed
 // it), `end` (the end's id, once published). It is made atomically, so one app anywhere runs a key.
-
-/** The plugin's limits on generations (see SsePluginOptions). */
-export interface GenerationLimits {
-  readonly maxGenerations: number
-  readonly maxGenerationsPerClient: number
-  readonly clientKey: (request: FastifyRequest) => string
-}
 
 export interface ResumableOptions {
   /** The longest a generation runs, readers or not; it then ends with reason `timeout`. @default 300000 (5 min) */
@@ -54,15 +46,9 @@ const DEFAULT_TTL = 600_000
  */
 const END_GRACE = 10_000
 const MAX_TIMER_DELAY = 2 ** 31 - 1
-const MAX_KEY_LENGTH = 150
-/** The names of the channels of resumable streams: the app's own channels may not take them. */
-export const RESERVED_PREFIX = 'sse-resumable'
-/** Every app running generations listens here for cancellations of the ones it runs. */
-const CONTROL = RESERVED_PREFIX + '-control'
 /** An end that could not be published is tried again, this long after the last try (doubling, capped). */
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 2000
-const STOPPED = Symbol('stopped')
 const PUBLISHED = Symbol('published')
 /** A reader that could not be served (the backend failing) comes back after 2 to 4 s. */
 const UNAVAILABLE_RETRY_MS = 2000
@@ -72,98 +58,10 @@ const UNAVAILABLE_RETRY_MS = 2000
  */
 const TOKEN_RETRY_MS = 8000
 
-function channelOf (key: string): string {
-  return RESERVED_PREFIX + ':' + key
-}
-
-/** A name the app asks for: never one of the resumable streams' (one could publish into a generation, or cancel it). */
-export function checkAppChannel (name: string): string {
-  if (typeof name === 'string' && name.startsWith(RESERVED_PREFIX)) {
-    throw new FST_SSE_INVALID_CHANNEL(`${describe(name)}: names starting with ${RESERVED_PREFIX} are the plugin's own`)
-  }
-  return name
-}
-
-function isKey (key: unknown): key is string {
-  return typeof key === 'string' && key !== '' && key.length <= MAX_KEY_LENGTH
-}
-
-function checkKey (key: unknown): asserts key is string {
-  if (!isKey(key)) throw new FST_SSE_INVALID_STREAM_KEY(describe(key))
-}
-
 function durationOf (name: string, value: unknown, fallback: number, max: number): number {
   if (value === undefined) return fallback
   if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max) return value
   throw new FST_SSE_INVALID_OPTION(name, `use a positive integer of milliseconds up to ${max}`)
-}
-
-/** Where a reader stands: the channel, the id it reads after, and when it stops waiting for the end. */
-interface Reading {
-  readonly channel: SseChannel
-  readonly from: string
-  /** Date.now() ms; Infinity once the end is recorded (it is in the history: no wait). */
-  readonly until: number
-  /** The start's id: a `lost` end carries it, so a client that had no id comes back with one (and stops). */
-  readonly start: string
-}
-
-/** Framed here, as the channel's own events are: a route that declares its events lets it through as them. */
-function lostEnd (start: string): ChannelMessage {
-  return prepare({ id: start, event: END_EVENT, data: JSON.stringify({ reason: 'lost' }) }, JSON.stringify) as ChannelMessage
-}
-
-/**
- * A channel's events after `from`, until the stream's end (which it includes): the stream of one
- * reader. It ends with its connection (`signal`) too, and at `until` with an end of reason `lost`, so
- * nobody waits forever for an end that never comes.
- */
-async function * readFrom (reading: Reading, signal: AbortSignal): AsyncGenerator<ChannelMessage> {
-  const { channel, from, until } = reading
-  const reader = new AbortController()
-  const leave = (): void => { reader.abort() }
-  signal.addEventListener('abort', leave, { once: true })
-  const timer = until === Infinity
-    ? undefined
-    : setTimeout(() => { reader.abort(STOPPED) }, Math.min(Math.max(until - Date.now(), 0), MAX_TIMER_DELAY))
-  try {
-    for await (const message of channel.subscribe({ lastEventId: from, signal: reader.signal })) {
-      yield message
-      if (message.event === END_EVENT) return
-    }
-    if (reader.signal.reason === STOPPED && !signal.aborted) yield lostEnd(reading.start)
-  } finally {
-    clearTimeout(timer)
-    signal.removeEventListener('abort', leave)
-  }
-}
-
-/** Past waiting for an end that never came: what is kept after `from`, then the `lost` end. */
-async function * replayThenLost (channel: SseChannel, reading: Reading): AsyncGenerator<ChannelMessage> {
-  for (const message of await channel.kept(reading.from)) {
-    yield message
-    // Only when the end was published between the read of the record and this replay.
-    /* c8 ignore next */
-    if (message.event === END_EVENT) return
-  }
-  yield lostEnd(reading.start)
-}
-
-/** Whether awaiting `promise` was cut short by `signal`; no listener is left behind either way. */
-async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T | typeof STOPPED> {
-  if (signal.aborted) {
-    // Not waited for: what it rejects with (a source aborted by its signal) is not an error of ours.
-    promise.catch(() => {})
-    return STOPPED
-  }
-  let onAbort!: () => void
-  const stopped = new Promise<typeof STOPPED>(resolve => { onAbort = () => { resolve(STOPPED) } })
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    return await Promise.race([promise, stopped])
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
 }
 
 function isTransient (err: unknown): boolean {
@@ -207,33 +105,12 @@ export class ResumableStreams {
   #listening = false
   #closing = false
 
-  readonly #limits: GenerationLimits
-  /** Generations whose source is not finalized yet, in all and by client (only with a per-client limit). */
-  #active = 0
-  readonly #byClient = new Map<string, number>()
+  readonly #slots: GenerationSlots
 
   constructor (hub: ChannelHub, log: FastifyBaseLogger, limits: GenerationLimits) {
     this.#hub = hub
     this.#log = log
-    this.#limits = limits
-  }
-
-  /** A slot for a generation of `client`, released once its source is finalized; refused past a limit. */
-  #hold (request: FastifyRequest): () => void {
-    const { maxGenerations, maxGenerationsPerClient, clientKey } = this.#limits
-    const client = maxGenerationsPerClient === Infinity ? undefined : clientKeyOf(clientKey, request)
-    const mine = client === undefined ? 0 : this.#byClient.get(client) ?? 0
-    if (this.#active >= maxGenerations) throw new FST_SSE_LIMIT_REACHED('too many generations running on this server', 5)
-    if (mine >= maxGenerationsPerClient) throw new FST_SSE_LIMIT_REACHED('too many generations of this client running', 5)
-    this.#active++
-    if (client !== undefined) this.#byClient.set(client, mine + 1)
-    return () => {
-      this.#active--
-      if (client === undefined) return
-      const left = this.#byClient.get(client)! - 1
-      if (left === 0) this.#byClient.delete(client)
-      else this.#byClient.set(client, left)
-    }
+    this.#slots = new GenerationSlots(limits)
   }
 
   /**
@@ -248,7 +125,7 @@ export class ResumableStreams {
     return async ctx => {
       if (this.#closing) throw new FST_SSE_CHANNELS_CLOSED()
       if (this.#runs.has(key)) throw new FST_SSE_STREAM_EXISTS(key)
-      const release = this.#hold(ctx.request)
+      const release = this.#slots.hold(ctx.request)
       // Held here before the first await: a second start on this app, or a cancel, meets it at once.
       const controller = new AbortController()
       let finish!: () => void
