@@ -43,14 +43,14 @@ const numbers = (events: TestEvent[]) => events.filter(event => event.event === 
 const reasonOf = (event: TestEvent | undefined) => event?.event === END_EVENT ? JSON.parse(event.data).reason : undefined
 const sse = { accept: 'text/event-stream' }
 
-/** A command connection of the test's own whose scripts run through `around` (which may delay, fail or run them). */
+/** A command connection of the test's own whose scripts (and its read of a record) run through `around` (which may delay, fail or run them). */
 function scriptedRedis (t: Test, around: (script: string, run: () => Promise<unknown>) => Promise<unknown>): Redis {
   const client = new Redis(REDIS_URL)
   t.teardown(() => client.disconnect())
   return new Proxy(client, {
     get (target, property, receiver) {
       const value = Reflect.get(target, property, receiver)
-      if (typeof property !== 'string' || !property.startsWith('sse') || typeof value !== 'function') return value
+      if (typeof property !== 'string' || !(property.startsWith('sse') || property === 'hgetall') || typeof value !== 'function') return value
       return (...args: unknown[]) => around(property, () => value.apply(target, args))
     }
   })
@@ -64,7 +64,7 @@ function failingRedis (t: Test, failing: (script: string) => boolean): Redis {
 if (await redisAvailable(t)) {
   t.test('A1. Redis fails mid-generation and never takes its end: readers end (reason lost) at maxDuration plus the grace, and a comeback is told to stop', async t => {
     let broken = false
-    const redis = failingRedis(t, script => broken && script !== 'sseReadRecord')
+    const redis = failingRedis(t, script => broken && script !== 'hgetall')
     const counts = fresh()
     const { app, logs } = await chatApp(t, counts, 1000, { redis, redisPrefix: uniquePrefix(t), history: 2 }, { maxDuration: 500 })
     const reader = await openStream(app, '/chat/a1', { method: 'POST' })
@@ -429,7 +429,7 @@ if (await redisAvailable(t)) {
 
   t.test('C3. a resume that meets Redis failing is told to come back (200, retry, Retry-After), never an error status that stops an EventSource', async t => {
     let broken = false
-    const redis = failingRedis(t, script => broken && script === 'sseReadRecord')
+    const redis = failingRedis(t, script => broken && script === 'hgetall')
     const counts = fresh()
     const { app, logs } = await chatApp(t, counts, 3, { redis, redisPrefix: uniquePrefix(t) })
     const first = await openStream(app, '/chat/c3', { method: 'POST' })

@@ -175,6 +175,8 @@ t.test('through Redis: a generation started on one instance is resumed on anothe
   const state = fresh()
   const one = (await chatApp(t, state, 10_000, {}, { redis: REDIS_URL, redisPrefix }, 5)).app
   const two = (await chatApp(t, fresh(), 0, {}, { redis: REDIS_URL, redisPrefix })).app
+  const unknown = await two.inject({ url: '/chat/never-started', headers: { accept: 'text/event-stream' } })
+  t.equal(unknown.statusCode, 404, 'a key with no record in Redis is no stream')
   const first = await openStream(one, '/chat/g9', { method: 'POST' })
   await first.take(3)
   await first.close()

@@ -185,16 +185,14 @@ export class RedisBackend implements ChannelBackend {
 
   async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
     this.#ready()
-    let pairs: string[]
+    let fields: Record<string, string>
     try {
-      pairs = await bounded(this.#command.sseReadRecord(this.#names.record(channel)), COMMAND_TIMEOUT_MS)
+      fields = await bounded(this.#command.hgetall(this.#names.record(channel)), COMMAND_TIMEOUT_MS)
     } catch (err) {
       throw unavailable(err)
     }
-    if (pairs.length === 0) return undefined
-    const fields: Record<string, string> = {}
-    for (let i = 0; i + 1 < pairs.length; i += 2) fields[pairs[i]!] = pairs[i + 1]!
-    return fields
+    // HGETALL answers {} for a record that does not exist (never made, or expired).
+    return Object.keys(fields).length === 0 ? undefined : fields
   }
 
   async close (): Promise<void> {

@@ -118,11 +118,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `
 
-/** KEYS: the record. Its fields, name then value (none without a record). */
-const READ_RECORD = `
-return redis.call('HGETALL', KEYS[1])
-`
-
 /** An entry as Redis answers it: its id and its fields, name then value. */
 export type RawEntry = [id: string, fields: string[]]
 
@@ -134,7 +129,8 @@ export interface ScriptedRedis extends SseRedisClient {
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
   sseCreateRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
-  sseReadRecord (record: string): Promise<string[]>
+  /** A plain command, not a script: a read Redis serves while writes are paused (CLIENT PAUSE WRITE, a failover). */
+  hgetall (key: string): Promise<Record<string, string>>
 }
 
 export function withScripts (client: SseRedisClient): ScriptedRedis {
@@ -143,6 +139,5 @@ export function withScripts (client: SseRedisClient): ScriptedRedis {
   client.defineCommand('sseReplay', { numberOfKeys: 1, lua: REPLAY })
   client.defineCommand('ssePosition', { numberOfKeys: 1, lua: POSITION })
   client.defineCommand('sseCreateRecord', { numberOfKeys: 1, lua: CREATE_RECORD })
-  client.defineCommand('sseReadRecord', { numberOfKeys: 1, lua: READ_RECORD })
   return client as ScriptedRedis
 }
