@@ -55,24 +55,28 @@ export class MemoryBackend implements ChannelBackend {
   unwatch (): void {}
   async close (): Promise<void> {}
 
+  /** The record's fields merged with `fields`, kept `ttlMs` from now. */
   #saveNow (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): void {
-    const record = this.#records.get(channel)
-    const kept = record !== undefined && record.expiresAt > Date.now() ? record.fields : undefined
-    this.#records.set(channel, { fields: { ...kept, ...fields }, expiresAt: Date.now() + ttlMs })
+    this.#records.set(channel, { fields: { ...this.#live(channel), ...fields }, expiresAt: Date.now() + ttlMs })
   }
 
-  async createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
-    if (await this.readRecord(channel) !== undefined) return false
-    this.#records.set(channel, { fields: { ...fields }, expiresAt: Date.now() + ttlMs })
-    return true
-  }
-
-  async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
+  /** The record's fields, unless there is none or it expired (then dropped). */
+  #live (channel: string): Record<string, string> | undefined {
     const record = this.#records.get(channel)
     if (record === undefined) return undefined
     if (record.expiresAt > Date.now()) return record.fields
     this.#records.delete(channel)
     return undefined
+  }
+
+  async createRecord (channel: string, fields: Readonly<Record<string, string>>, ttlMs: number): Promise<boolean> {
+    if (this.#live(channel) !== undefined) return false
+    this.#saveNow(channel, fields, ttlMs)
+    return true
+  }
+
+  async readRecord (channel: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.#live(channel)
   }
 
   // Records nobody reads again would stay: the hub's sweep drops the expired ones.

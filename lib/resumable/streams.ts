@@ -46,10 +46,9 @@ const DEFAULT_TTL = 600_000
  */
 const END_GRACE = 10_000
 const MAX_TIMER_DELAY = 2 ** 31 - 1
-/** An end that could not be published is tried again, this long after the last try (doubling, capped). */
+/** A value or an end that could not be published is tried again this long after the last try (doubling, capped). */
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 2000
-const PUBLISHED = Symbol('published')
 /** A reader that could not be served (the backend failing) comes back after 2 to 4 s. */
 const UNAVAILABLE_RETRY_MS = 2000
 /**
@@ -88,6 +87,25 @@ interface Plan {
   readonly until: number
   /** The start marker's id: names this generation (a key can be used again once its record expired). */
   readonly start: string
+}
+
+const SUCCEEDED = Symbol('succeeded')
+
+/**
+ * `attempt` until it succeeds (SUCCEEDED), waiting 100 ms, doubling to 2 s, between tries; the last
+ * failure once `giveUp(failure, next wait)` says so, or once `signal` aborted during a wait.
+ */
+async function retried (attempt: () => Promise<unknown>, giveUp: (failure: unknown, wait: number) => boolean,
+  signal?: AbortSignal): Promise<unknown> {
+  const once = (): Promise<unknown> => attempt().then(() => SUCCEEDED, (err: unknown) => err)
+  let wait = RETRY_FIRST_MS
+  for (let outcome = await once(); outcome !== SUCCEEDED; outcome = await once()) {
+    if (giveUp(outcome, wait)) return outcome
+    await sleep(wait, undefined, { signal }).catch(() => {})
+    if (signal?.aborted === true) return outcome
+    wait = Math.min(wait * 2, RETRY_MAX_MS)
+  }
+  return SUCCEEDED
 }
 
 /** A generation's source as its run knows it: open (to be finalized when stopped), and its finalization. */
@@ -302,16 +320,10 @@ export class ResumableStreams {
     const { channel, context: { signal } } = plan
     const attempt = plan.start + ':' + n
     const giveUpAt = Date.now() + TOKEN_RETRY_MS
-    const publish = (): Promise<unknown> => channel.publishAttempt(value, attempt).then(() => PUBLISHED, (err: unknown) => err)
-    let wait = RETRY_FIRST_MS
-    for (let outcome = await publish(); outcome !== PUBLISHED; outcome = await publish()) {
-      // Closing aborts the signal too: the wait below is cut short.
-      if (!isTransient(outcome) || Date.now() + wait >= giveUpAt) throw outcome
-      await sleep(wait, undefined, { signal }).catch(() => {})
-      // Stopped meanwhile: the run ends with its reason, this value unpublished.
-      if (signal.aborted) return
-      wait = Math.min(wait * 2, RETRY_MAX_MS)
-    }
+    // Closing aborts the signal too: the wait between tries is cut short, and this value stays unpublished.
+    const failure = await retried(() => channel.publishAttempt(value, attempt),
+      (err, wait) => !isTransient(err) || Date.now() + wait >= giveUpAt, signal)
+    if (failure !== SUCCEEDED && !signal.aborted) throw failure
   }
 
   /**
@@ -320,21 +332,10 @@ export class ResumableStreams {
    */
   async #end (plan: Plan, reason: ResumableEnd): Promise<void> {
     const { key, channel, ttl } = plan
-    let wait = 0
-    for (let over = false; !over;) {
-      if (wait > 0) await sleep(wait)
-      try {
-        // Under an idempotency key: a try whose outcome was unknown is not published twice.
-        await channel.publishEnd(reason, 'sse-end ' + plan.start, ttl)
-        this.#hub.keep(channel.name, Date.now() + ttl)
-        over = true
-      } catch (err) {
-        wait = Math.min(Math.max(wait * 2, RETRY_FIRST_MS), RETRY_MAX_MS)
-        if (this.#closing || Date.now() + wait >= plan.until) {
-          this.#log.error({ err, stream: key, reason }, 'sse resumable stream end not published')
-          over = true
-        }
-      }
-    }
+    // Under an idempotency key: a try whose outcome was unknown is not published twice.
+    const failure = await retried(() => channel.publishEnd(reason, 'sse-end ' + plan.start, ttl),
+      (_err, wait) => this.#closing || Date.now() + wait >= plan.until)
+    if (failure === SUCCEEDED) this.#hub.keep(channel.name, Date.now() + ttl)
+    else this.#log.error({ err: failure, stream: key, reason }, 'sse resumable stream end not published')
   }
 }
