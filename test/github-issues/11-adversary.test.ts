@@ -63,25 +63,33 @@ function failingRedis (t: Test, failing: (script: string) => boolean): Redis {
 
 if (await redisAvailable(t)) {
   t.test('A1. Redis fails mid-generation and never takes its end: readers end (reason lost) at maxDuration plus the grace, and a comeback is told to stop', async t => {
-    let broken = false
-    const redis = failingRedis(t, script => broken && script !== 'hgetall')
+    // Redis breaks right after the third value is stored: counted at the script (after the start's
+    // own entry), not at the reader, which may be told of a fourth value before the test breaks anything.
+    let stored = -1
+    let healed = false
+    const redis = failingRedis(t, script => {
+      if (healed || script === 'hgetall') return false
+      if (stored === 3) return true
+      if (script === 'ssePublish') stored++
+      return false
+    })
     const counts = fresh()
     const { app, logs } = await chatApp(t, counts, 1000, { redis, redisPrefix: uniquePrefix(t), history: 2 }, { maxDuration: 500 })
     const reader = await openStream(app, '/chat/a1', { method: 'POST' })
     await reader.take(3)
-    broken = true
     const startedAt = performance.now()
     await until(() => reader.events.some(event => event.event === END_EVENT), 20_000, 'the reader to be given an end')
     t.equal(reasonOf(reader.events.at(-1)), 'lost')
     t.ok(performance.now() - startedAt > 9000, 'not before maxDuration plus the 10 s grace (from the start)')
     await reader.ended
+    t.strictSame(numbers(reader.events), [0, 1, 2], 'the reader got what was stored, and no more')
     await until(() => counts.finalized === 1, 3000, 'the generation to be finalized')
     t.equal(logsOf(logs, 'sse resumable stream end not published').length, 1, 'the end it could not publish is logged')
     const comeback = await app.inject({ url: '/chat/a1', headers: { ...sse, 'last-event-id': reader.lastEventId! } })
     t.equal(comeback.statusCode, 204, 'past waiting for an end: the client stops')
     // Redis is back, the runner long gave up: a tab opened now, without an id, gets what is kept,
     // then the lost end, whose id makes its comeback stop.
-    broken = false
+    healed = true
     const late = await openStream(app, '/chat/a1')
     await late.ended
     t.equal(late.events[0]?.event, GAP_EVENT, 'the history keeps 2 events: the first is gone, and said so')
