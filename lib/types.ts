@@ -61,6 +61,12 @@ export interface Channel<T = unknown> {
   publishData (data: T, options?: PublishOptions): Promise<string>
   /** History after `lastEventId` (when given), then live events: in publish order, no gaps, no duplicates. */
   subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage<T>>
+  /**
+   * Where the channel stands now: an id from which a subscription gets every event published from
+   * now on (the newest event's id; before the first, an id that precedes it). Rejects as `publish` does
+   * when the backend cannot answer.
+   */
+  position (): Promise<string>
 }
 
 export interface ChannelOptions {

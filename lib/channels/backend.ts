@@ -45,6 +45,8 @@ export interface ChannelBackend {
     internal?: InternalPublish): Promise<string>
   /** The kept events after `lastEventId`. */
   replay (channel: string, lastEventId: string): Promise<Replay>
+  /** An id a replay from which gives every event of `channel` published from now on (see Channel.position). */
+  position (channel: string): Promise<string>
   /** This app has subscribers on `channel` now: deliver its events here (a replay waits until they flow). */
   watch (channel: string): void
   /** This app has no subscriber left on `channel`. */

@@ -132,6 +132,13 @@ export class SseChannel<T = unknown> implements Channel<T>, SubscriptionOwner {
     return subscription as AsyncIterable<ChannelMessage<T>>
   }
 
+  async position (): Promise<string> {
+    const channel = this.#context.claim(this)
+    if (channel !== this) return channel.position()
+    if (this.#context.closed) throw new FST_SSE_CHANNELS_CLOSED()
+    return this.#context.backend.position(this.name)
+  }
+
   /** What is kept after `from`, oldest first, a gap notice first when some of it is gone; no live events. */
   async kept (from: string): Promise<ChannelMessage[]> {
     const { gap, messages } = await this.#replay(from)

@@ -39,6 +39,11 @@ export class History {
     return this.#prefix + (this.#seq + 1)
   }
 
+  /** The newest event's id; before the first, `<epoch>-0`, which `after` knows as the start. */
+  lastId (): string {
+    return this.#prefix + this.#seq
+  }
+
   /** Keep `message`, which carries `nextId()`. */
   push (message: ChannelMessage): void {
     this.#seq++

@@ -50,6 +50,10 @@ export class MemoryBackend implements ChannelBackend {
     return this.#historyOf(channel).after(lastEventId)
   }
 
+  async position (channel: string): Promise<string> {
+    return this.#historyOf(channel).lastId()
+  }
+
   // Every event is delivered to the hub, which knows who listens.
   watch (): void {}
   unwatch (): void {}

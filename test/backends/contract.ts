@@ -189,6 +189,23 @@ export function channelContract (t: Test, build: Build): void {
     t.same((await reader.take(1)).map(message => message.id), [next], 'and nothing more than once')
   })
 
+  t.test('position() is where the channel stands: a subscription from it gets every event published since, none before, no gap notice', async t => {
+    const { app } = await build(t)
+    const channel = app.sse.channel('position')
+    const empty = await channel.position()
+    t.match(empty, /^\d+-\d+$/, 'a channel without events has a position too (before its first)')
+    const before = await publishMany(channel, 2)
+    const position = await channel.position()
+    t.equal(position, before[1], 'a channel with events: its newest')
+    const since = await publishMany(channel, 3, 2)
+    const fromEmpty = read(channel.subscribe({ lastEventId: empty }))
+    t.same((await fromEmpty.take(5)).map(message => message.id), [...before, ...since], 'from before the first: everything')
+    const reader = read(channel.subscribe({ lastEventId: position }))
+    t.same((await reader.take(3)).map(message => message.id), since)
+    const live = await publishMany(channel, 1, 5)
+    t.same((await reader.take(1)).map(message => message.id), live, 'then live')
+  })
+
   t.test('a lastEventId equal to the latest id replays nothing and misses nothing', async t => {
     const { app } = await build(t)
     const channel = app.sse.channel('latest')
@@ -329,6 +346,7 @@ export function channelContract (t: Test, build: Build): void {
     t.same(await queued.iterator.next(), { value: undefined, done: true }, 'what waited in a queue is dropped')
     t.equal(channel.size, 0)
     await t.rejects(channel.publish('late'), { code: 'FST_SSE_CHANNELS_CLOSED' })
+    await t.rejects(channel.position(), { code: 'FST_SSE_CHANNELS_CLOSED' })
     t.same(await read(channel.subscribe()).iterator.next(), { value: undefined, done: true }, 'a late subscription is over')
   })
 
@@ -345,6 +363,7 @@ export function channelContract (t: Test, build: Build): void {
     const ids = [await old.publish('from the old object'), await current.publish('from the current one')]
     t.same((await viaOld.take(2)).map(message => message.id), ids)
     t.same((await viaCurrent.take(2)).map(message => message.id), ids)
+    t.equal(await old.position(), ids[1], 'its position is the current one\'s')
   })
 
   t.test('subscribe refuses a lastEventId that would inject a field', async t => {

@@ -205,6 +205,7 @@ if (await redisAvailable(t)) {
     t.ok(Date.now() - started < 500, 'publish rejects at once while Redis is down')
     await t.rejects(read(channel.subscribe({ lastEventId: before[2] })).iterator.next(),
       { code: 'FST_SSE_BACKEND_UNAVAILABLE' }, 'so does a replay')
+    await t.rejects(channel.position(), { code: 'FST_SSE_BACKEND_UNAVAILABLE' }, 'and a position')
 
     await redis.start()
     await until(() => logsOf(logs, BACK).length === 1, 10_000, 'the connection to be back')
@@ -259,7 +260,8 @@ if (await redisAvailable(t)) {
     await Promise.all([
       t.rejects(channel.publish('unanswered'), { code: 'FST_SSE_PUBLISH_OUTCOME_UNKNOWN', message: /did not answer the publish in time/ }),
       t.rejects(read(channel.subscribe({ lastEventId: '1-1' })).iterator.next(),
-        { code: 'FST_SSE_BACKEND_UNAVAILABLE', message: /did not answer within/ }, 'a replay too: nothing replayed')
+        { code: 'FST_SSE_BACKEND_UNAVAILABLE', message: /did not answer within/ }, 'a replay too: nothing replayed'),
+      t.rejects(channel.position(), { code: 'FST_SSE_BACKEND_UNAVAILABLE', message: /did not answer within/ }, 'and a position')
     ])
     t.ok(Date.now() - started < 4000, `rejected after ${Date.now() - started} ms`)
     // Their SUBSCRIBE and UNSUBSCRIBE go unanswered too.

@@ -6,7 +6,7 @@ import type { SseMessage } from '../../message.js'
 import type { ChannelMessage } from '../../types.js'
 import type { BackendSink, ChannelBackend, InternalPublish, Replay } from '../backend.js'
 import type { SseRedisClient } from './client.js'
-import { BodyCodec, missesEvents, readEntry, type Entry } from './codec.js'
+import { BEFORE_FIRST, BodyCodec, missesEvents, readEntry, type Entry } from './codec.js'
 import { bounded, connected, connectionNameOf, duplicateSubscriber, ignore, quit, RedisClock, TimedOut } from './connection.js'
 import { Feeds } from './feeds.js'
 import { RedisNames } from './names.js'
@@ -160,6 +160,17 @@ export class RedisBackend implements ChannelBackend {
       this.#replays.set(key, replay)
     }
     return replay
+  }
+
+  async position (channel: string): Promise<string> {
+    this.#ready()
+    let last: string
+    try {
+      [last] = await bounded(this.#read(this.#names.stream(channel), '', 0), COMMAND_TIMEOUT_MS)
+    } catch (err) {
+      throw unavailable(err)
+    }
+    return last === '' ? BEFORE_FIRST : last
   }
 
   watch (channel: string): void {
