@@ -98,6 +98,7 @@ export type { EndReason } from './pump.js'
 export type { SseContext } from './context.js'
 export type { SseSource } from './source.js'
 export { END_EVENT, GAP_EVENT } from './channels/gap.js'
+export { CURSOR_EVENT } from './channels/multiplex.js'
 export type { ResumableEnd, ResumableOptions } from './resumable/streams.js'
 export type {
   Channel, ChannelMessage, ChannelOptions, DeclaredChannel, DeclaredChannelMessage, GapNotice, PublishOptions, SseInstance,

@@ -9,10 +9,20 @@ import { decodeCursor, encodeCursor } from './cursor.js'
 // page with many live panels runs out of them; one stream carrying every panel's channel does not.
 // Each event is named after its channel (`weather`, or `weather.alert` for a channel's own `alert`),
 // and its id is a cursor with every channel's position, so one Last-Event-ID resumes all of them.
+// A stream opens with that cursor when its id lacks a channel (always, for a new client): a channel
+// that sends nothing before the client leaves is still resumed from where the stream started.
+
+/**
+ * The event that opens a stream of several channels: its id is where the stream starts in each, its
+ * data empty, so a browser dispatches nothing and only remembers the id (the `eventsource` package and
+ * `eventsource-parser` hand it out as an event of this name with empty data).
+ */
+export const CURSOR_EVENT = 'sse-cursor'
 
 /** What the multiplexer needs of a channel. */
 export interface Subscribable {
   subscribe (options?: SubscribeOptions): AsyncIterable<ChannelMessage>
+  position (): Promise<string>
 }
 
 /**
@@ -46,6 +56,7 @@ function checkNames (names: readonly string[]): void {
     // A channel's name becomes an event name: one that could inject a field is refused.
     if (typeof name !== 'string') throw new FST_SSE_INVALID_CHANNEL(describe(name))
     validateEvent(name)
+    if (name === CURSOR_EVENT) throw new FST_SSE_INVALID_CHANNEL(`${describe(name)}: its events could not be told from the stream's cursor`)
   }
   const unique = new Set(names)
   if (unique.size !== names.length) throw new FST_SSE_INVALID_CHANNEL(`${describe(names)}: each channel once`)
@@ -61,13 +72,33 @@ function checkNames (names: readonly string[]): void {
 }
 
 /**
+ * Put in `cursor` where each channel it lacks stands now; resolves to whether any was. A channel whose
+ * position cannot be read (the backend down) is read live, as it would be without this.
+ */
+async function place (cursor: Map<string, string>, names: readonly string[], channels: readonly Subscribable[]): Promise<boolean> {
+  const unplaced = names.flatMap((name, index) => cursor.has(name) ? [] : [index])
+  const positions = await Promise.all(unplaced.map(index => channels[index]!.position().catch(() => undefined)))
+  let placed = false
+  for (const [n, index] of unplaced.entries()) {
+    const position = positions[n]
+    if (position === undefined) continue
+    cursor.set(names[index]!, position)
+    placed = true
+  }
+  return placed
+}
+
+/**
  * The events of every channel in `names`, interleaved as they come, each framed with the stream's
- * cursor (see above). A channel that ends (its subscriber too slow, the app closing) ends the stream:
- * the client resumes every channel from its cursor.
+ * cursor (see above), after the cursor itself when the client's id lacked a channel. A channel that
+ * ends (its subscriber too slow, the app closing) ends the stream: the client resumes every channel
+ * from its cursor.
  */
 async function * interleave (names: readonly string[], channels: readonly Subscribable[], ctx: SseContext):
 AsyncGenerator<PreparedMessage<never>> {
   const cursor = decodeCursor(ctx.lastEventId, names)
+  // Read before subscribing: a subscription from a position replays what was published since.
+  const placed = await place(cursor, names, channels)
   const { signal } = ctx
   // Each subscription ends when the stream does: a pending next() then settles, and this generator
   // returns instead of waiting for an event.
@@ -85,6 +116,7 @@ AsyncGenerator<PreparedMessage<never>> {
   }
   for (let index = 0; index < iterators.length; index++) pull(index)
   try {
+    if (placed) yield builtFrame('id: ' + encodeCursor(names, cursor) + '\nevent: ' + CURSOR_EVENT + '\ndata:\n\n')
     for (;;) {
       while (settled.length === 0) await new Promise<void>(resolve => { wake = resolve })
       const [index, result, err] = settled.shift()!

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { channelRecords, check, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
+import { channelRecords, check, CURSOR_EVENT, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
 
 // The checker of the fault-injection suite is what makes it a proof: here it is shown each thing it
 // must catch, and what it must let pass, on records written by hand.
@@ -113,4 +113,26 @@ t.test('a multiplexed client is held to the rules per channel: each channel\'s e
   t.equal(wiped.gapped, 2, 'the channel\'s own gap notice covers what its history lost')
   t.equal(wiped.counts.wrongGapIds, 0, 'the notice names the channel\'s position, as the cursor does')
   t.equal(wiped.counts.unexplainedLosses, 0)
+})
+
+t.test('a multiplexed stream\'s cursor is where each channel starts for the client: every event after it must arrive, the first ones too', async t => {
+  const at = (position: string): Received => ({ id: `ticks=${position}`, event: CURSOR_EVENT, data: '', at: 200 })
+  const mux = (seq: number): Received => ({ id: `ticks=${ids[seq]!}`, event: 'ticks.tick', data: JSON.stringify({ seq }), at: 200 })
+  const verdictOf = (...received: Received[]) => check(published, channelRecords({ name: 'm', received }, ['ticks']), [], phases)
+  t.equal(verdictOf(at(ids[2]!), ...[3, 4, 5, 6, 7, 8, 9].map(mux)).counts.unexplainedLosses, 0, 'from just after it: all there')
+  const late = verdictOf(at(ids[2]!), ...[5, 6, 7, 8, 9].map(mux))
+  t.equal(late.counts.unexplainedLosses, 2, 'what came between the cursor and the first event received is lost (#3, #4)')
+  t.equal(verdictOf(at('999-0'), ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map(mux)).counts.unexplainedLosses, 1,
+    'a position before the run\'s first event: #0 is owed too')
+  t.equal(verdictOf(at(ids[7]!)).counts.unexplainedLosses, 2, 'a client that got nothing after its cursor lost the rest')
+  t.equal(verdictOf(at(ids[7]!)).counts.silentClients, 0, 'but is not silent: it was told where it stood')
+  t.equal(verdictOf(at('5000-0')).counts.unknownIds, 1, 'a position after every event published is none the channel gave')
+  t.equal(verdictOf(at(ids[4]!), ...[3, 5, 6, 7, 8, 9].map(mux)).counts.outOfOrder, 1, 'an event from before the position is out of order')
+  const gapAfterCursor = check(published, channelRecords({
+    name: 'm',
+    received: [at(ids[2]!), { ...mux(0), event: 'ticks.' + GAP_EVENT, id: `ticks=${ids[2]!}`, data: JSON.stringify({ lastEventId: ids[2] }) },
+      ...[8, 9].map(mux)]
+  }, ['ticks']), [{ at: 150, firstSeq: 8 }], phases)
+  t.equal(gapAfterCursor.counts.wrongGapIds, 0, 'a gap notice names the position the cursor gave')
+  t.equal(gapAfterCursor.counts.unexplainedLosses, 0, 'and covers what the wipe took')
 })

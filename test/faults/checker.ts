@@ -4,6 +4,8 @@
 // is known independently of the ids the channel gave.
 
 export const GAP_EVENT = 'sse-gap'
+/** What opens a multiplexed stream: its id is where the stream starts in each channel. */
+export const CURSOR_EVENT = 'sse-cursor'
 
 /** One event as a client's EventSource dispatched it. */
 export interface Received {
@@ -72,6 +74,13 @@ function phaseAt (phases: readonly Phase[], at: number): string {
   return name
 }
 
+/** Whether the id `a` comes before `b` (both `<ms>-<seq>`). */
+function before (a: string, b: string): boolean {
+  const [msA = NaN, seqA = NaN] = a.split('-').map(Number)
+  const [msB = NaN, seqB = NaN] = b.split('-').map(Number)
+  return msA < msB || (msA === msB && seqA < seqB)
+}
+
 function seqOf (data: string): number | undefined {
   try {
     const seq: unknown = (JSON.parse(data) as { seq?: unknown }).seq
@@ -86,6 +95,8 @@ function seqOf (data: string): number | undefined {
  * to), in publish order, once; from its first event on, every published event reaches it unless a gap
  * notice covers it (a notice with lastEventId L followed by event N covers the events between L and
  * N); and a notice comes only where history was really lost: after a wipe, for an id from before it.
+ * A multiplexed stream's cursor (CURSOR_EVENT, before any event) moves "from its first event" back to
+ * the position it gave: every event after that one is owed.
  */
 export function check (published: Published, clients: readonly ClientRecord[], wipes: readonly Wipe[],
   phases: readonly Phase[]): Verdict {
@@ -118,6 +129,8 @@ export function check (published: Published, clients: readonly ClientRecord[], w
      * event. Null: no notice pending.
      */
     let cover: { from: number, until: number } | null = null
+    /** The sequence number a cursor placed the client at, before its first event; null: none. */
+    let anchor: number | null = null
     const lose = (from: number, to: number): void => {
       for (let seq = from; seq < to; seq++) {
         if (cover !== null && seq > cover.from && seq < cover.until) gapped++
@@ -125,6 +138,21 @@ export function check (published: Published, clients: readonly ClientRecord[], w
       }
     }
     for (const event of received) {
+      if (event.event === CURSOR_EVENT) {
+        // Only the first one places the client: later ones repeat the position its id gave back.
+        if (last >= 0 || anchor !== null) continue
+        const seq = seqById.get(event.id)
+        if (seq !== undefined) {
+          anchor = seq
+        } else if (published.ids.length === 0 || before(event.id, published.ids[0]!)) {
+          anchor = -1
+        } else {
+          note('unknownIds', event.at, () => `${name} was placed at ${event.id}, which no publish resolved to`)
+          continue
+        }
+        lastId = event.id
+        continue
+      }
       if (event.event === GAP_EVENT) {
         gaps++
         let said: unknown
@@ -161,20 +189,21 @@ export function check (published: Published, clients: readonly ClientRecord[], w
         continue
       }
       seen.add(seq)
-      if (seq < last) {
-        note('outOfOrder', publishedAt(seq, event.at), () => `${name} got #${seq} after #${last}`)
+      if (seq < last || (last < 0 && anchor !== null && seq <= anchor)) {
+        note('outOfOrder', publishedAt(seq, event.at), () => `${name} got #${seq} after #${last < 0 ? anchor! : last}`)
         continue
       }
       if (last >= 0) lose(last + 1, seq)
+      else if (anchor !== null) lose(anchor + 1, seq)
       cover = null
       last = seq
     }
-    if (last < 0) {
+    if (last < 0 && anchor === null) {
       note('silentClients', 0, () => `${name} received no event at all`)
       continue
     }
     // The run ends once every client has caught up: what it still lacks is lost.
-    lose(last + 1, published.ids.length)
+    lose(Math.max(last, anchor ?? -1) + 1, published.ids.length)
   }
   return { published: published.ids.length, delivered, gaps, gapped, counts, byPhase, examples }
 }
@@ -190,6 +219,14 @@ export function check (published: Published, clients: readonly ClientRecord[], w
 export function channelRecords (client: ClientRecord, channels: readonly string[]): ClientRecord[] {
   const records = new Map(channels.map(channel => [channel, [] as Received[]]))
   for (const event of client.received) {
+    if (event.event === CURSOR_EVENT) {
+      const cursor = new URLSearchParams(event.id)
+      for (const [channel, record] of records) {
+        const position = cursor.get(channel)
+        if (position !== null) record.push({ ...event, id: position })
+      }
+      continue
+    }
     const dot = event.event.indexOf('.')
     const channel = dot === -1 ? event.event : event.event.slice(0, dot)
     const record = records.get(channel)

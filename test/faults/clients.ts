@@ -1,6 +1,6 @@
 import { EventSource, type FetchLike } from 'eventsource'
 import type { Random } from '../fixtures/random.js'
-import { GAP_EVENT, type ClientRecord, type Received } from './checker.js'
+import { CURSOR_EVENT, GAP_EVENT, type ClientRecord, type Received } from './checker.js'
 
 // The readers of the fault-injection suite: real `eventsource` clients over loopback behind a load
 // balancer of the test's own (a `fetch` that sends every request, first or reconnection, to an app
@@ -8,7 +8,8 @@ import { GAP_EVENT, type ClientRecord, type Received } from './checker.js'
 // times and comes back as a new EventSource carrying the last id it received; when a server drops it,
 // the library's own reconnection takes over. Every event it receives is recorded. A client may read a
 // multiplexed route instead (app.sse.multiplex): it then listens to each channel's events and gap
-// notices (`<channel>.tick`, `<channel>.sse-gap`) and comes back with the cursor it last received.
+// notices (`<channel>.tick`, `<channel>.sse-gap`), and to the cursor that opens the stream, and comes
+// back with the cursor it last received.
 
 /** Where a request goes: the base URL of an app that is up, or undefined when none is. */
 export interface Balancer {
@@ -27,9 +28,12 @@ export interface ClientOptions {
 /** The event names a client listens to: published events are `tick`s. */
 const EVENTS = ['tick', GAP_EVENT, 'message']
 
-/** On a multiplexed route, each channel's: its ticks, its gap notices, its unnamed events (none are published). */
+/**
+ * On a multiplexed route: the cursor that opens a stream (where it starts in each channel), and each
+ * channel's ticks, gap notices and unnamed events (none are published).
+ */
 function multiplexedEvents (channels: readonly string[]): string[] {
-  return ['message', ...channels.flatMap(channel => [channel + '.tick', channel + '.' + GAP_EVENT, channel])]
+  return ['message', CURSOR_EVENT, ...channels.flatMap(channel => [channel + '.tick', channel + '.' + GAP_EVENT, channel])]
 }
 
 /** The channel a multiplexed event belongs to (its name up to the first dot); '' on a route of one channel. */

@@ -1,6 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { EventSource } from 'eventsource'
 import type { FastifyInstance } from 'fastify'
+import { CURSOR_EVENT } from '../../lib/index.js'
 import { openStream, type TestEvent } from '../../lib/testing.js'
 import { buildApp } from '../fixtures/app.js'
 import { closeApp, urlOf } from '../fixtures/http.js'
@@ -31,7 +32,7 @@ function byChannel (events: TestEvent[]): Record<string, string[]> {
 /** A first visit to /panels of `app` that receives `texts` (published on `channels`) and leaves: its last id. */
 async function visit (app: FastifyInstance, channels: string[], texts: string[]): Promise<string> {
   const first = await openStream(app, '/panels')
-  await until(() => app.sse.channel('news').size === 1)
+  await first.take(1) // where the stream starts in every channel
   for (const [i, name] of channels.entries()) await app.sse.channel(name).publish(texts[i])
   await first.take(texts.length)
   await first.close()
@@ -41,18 +42,26 @@ async function visit (app: FastifyInstance, channels: string[], texts: string[])
 t.test('events of every channel, interleaved in publish order, named after their channel; each id is every channel\'s position', async t => {
   const { app } = await buildApp(t, { heartbeat: false })
   panelsRoute(app)
+  const w0 = await app.sse.channel('weather').publish('before')
   const stream = await openStream(app, '/panels')
-  await until(() => PANELS.every(name => app.sse.channel(name).size === 1), 2000, 'three subscriptions')
+  const [start] = await stream.take(1)
+  t.equal(PANELS.map(name => app.sse.channel(name).size).join(), '1,1,1', 'three subscriptions')
+  t.strictSame([start!.event, start!.data], [CURSOR_EVENT, ''], 'first, where the stream starts: an id, no data (a browser dispatches nothing)')
+  const position = new URLSearchParams(start!.id)
+  t.strictSame([...position.keys()], PANELS, 'in every channel')
+  t.equal(position.get('weather'), w0, 'a channel that has events: its newest')
   const w1 = await app.sse.channel('weather').publish({ t: 21 })
   const p1 = await app.sse.channel('prices').publish({ event: 'tick', data: { acme: 100 } })
   const w2 = await app.sse.channel('weather').publish({ event: 'alert', data: 'storm' })
   const n1 = await app.sse.channel('news').publish('hello')
   const events = await stream.take(4)
   t.strictSame(named(events), [['weather', '{"t":21}'], ['prices.tick', '{"acme":100}'], ['weather.alert', 'storm'], ['news', 'hello']])
+  const p0 = position.get('prices')!
+  const n0 = position.get('news')!
   t.strictSame(events.map(event => event.id), [
-    `weather=${w1}`,
-    `weather=${w1}&prices=${p1}`,
-    `weather=${w2}&prices=${p1}`,
+    `weather=${w1}&prices=${p0}&news=${n0}`,
+    `weather=${w1}&prices=${p1}&news=${n0}`,
+    `weather=${w2}&prices=${p1}&news=${n0}`,
     `weather=${w2}&prices=${p1}&news=${n1}`
   ])
   await stream.close()
@@ -71,7 +80,53 @@ t.test('a client that comes back with the last id gets exactly what each channel
   // Each channel's replay in its order; how two channels' replays interleave is not said.
   t.strictSame(byChannel(await again.take(3)), { weather: ['w2', 'w3'], prices: ['p2'] }, 'what it missed, each once')
   await app.sse.channel('news').publish('n1')
-  t.strictSame(named(await again.take(1)), [['news', 'n1']], 'then live, from a channel it had no position in')
+  t.strictSame(named(await again.take(1)), [['news', 'n1']], 'then live')
+  await again.close()
+})
+
+t.test('a channel that has sent the client nothing is resumed too: what it published while the client was away comes back', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  panelsRoute(app)
+  // Only weather spoke while the client was here; prices and news never did (news has no event at all yet).
+  await app.sse.channel('prices').publish('p0, before the client came')
+  const lastId = await visit(app, ['weather'], ['w1'])
+  await app.sse.channel('news').publish('n1')
+  await app.sse.channel('prices').publish('p1')
+  await app.sse.channel('news').publish('n2')
+  const again = await openStream(app, '/panels', { lastEventId: lastId })
+  t.strictSame(byChannel(await again.take(3)), { news: ['n1', 'n2'], prices: ['p1'] }, 'each once, none from before the first visit, no gap notice')
+  await app.sse.channel('weather').publish('w2')
+  t.strictSame(named(await again.take(1)), [['weather', 'w2']], 'then live')
+  t.equal(again.events.filter(event => event.event === CURSOR_EVENT).length, 0, 'a client whose id holds every channel is not sent a cursor again')
+  await again.close()
+})
+
+t.test('a client that got nothing but where its stream starts resumes every channel from there', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  panelsRoute(app)
+  const first = await openStream(app, '/panels')
+  await first.take(1)
+  await first.close()
+  await app.sse.channel('weather').publish('w1')
+  await app.sse.channel('news').publish('n1')
+  const again = await openStream(app, '/panels', { lastEventId: first.lastEventId })
+  t.strictSame(byChannel(await again.take(2)), { weather: ['w1'], news: ['n1'] })
+  await again.close()
+})
+
+t.test('an id that lacks a channel (the route gained one) gets a cursor with the new channel\'s position, the others as the id had them', async t => {
+  const { app } = await buildApp(t, { heartbeat: false })
+  const w1 = await app.sse.channel('weather').publish('w1')
+  const n0 = await app.sse.channel('news').publish('n0')
+  panelsRoute(app)
+  const again = await openStream(app, '/panels', { lastEventId: `weather=${w1}` })
+  const [start] = await again.take(1)
+  t.equal(start!.event, CURSOR_EVENT)
+  const position = new URLSearchParams(start!.id)
+  t.equal(position.get('weather'), w1, 'as the id had it')
+  t.equal(position.get('news'), n0, 'where the new channel stands')
+  await app.sse.channel('news').publish('n1')
+  t.strictSame(named(await again.take(1)), [['news', 'n1']], 'only what came after the stream started')
   await again.close()
 })
 
@@ -128,6 +183,7 @@ t.test('names are checked when the source is made: a bad one fails the handler, 
   // a channel a.sse-gap would pass for a's gap notice (adversarial review).
   t.throws(() => app.sse.multiplex(['a', 'a.b']), { code: 'FST_SSE_INVALID_CHANNEL', message: /a\.b.*a/ })
   t.throws(() => app.sse.multiplex(['a.sse-gap', 'a']), { code: 'FST_SSE_INVALID_CHANNEL' })
+  t.throws(() => app.sse.multiplex([CURSOR_EVENT, 'a']), { code: 'FST_SSE_INVALID_CHANNEL' }, 'its events would pass for the stream\'s cursor')
   t.doesNotThrow(() => app.sse.multiplex(['user.1', 'user.2', 'a.b.c']), 'dots are fine where no name is another\'s prefix')
   t.throws(() => app.sse.multiplex(['x'.repeat(201)]), { code: 'FST_SSE_INVALID_CHANNEL' }, 'the channel\'s own limits')
   app.get('/bad', (_request, reply) => reply.sse(app.sse.multiplex(['ok', ''])))
@@ -136,13 +192,21 @@ t.test('names are checked when the source is made: a bad one fails the handler, 
   t.equal(response.json().code, 'FST_SSE_INVALID_CHANNEL')
 })
 
+/** Two apps sharing a Redis, each with the /panels route. */
+async function twoInstances (t: Test): Promise<[FastifyInstance, FastifyInstance]> {
+  const redisPrefix = uniquePrefix(t)
+  const apps: FastifyInstance[] = []
+  for (let n = 0; n < 2; n++) {
+    const { app } = await buildApp(t, { redis: REDIS_URL, redisPrefix, heartbeat: false })
+    panelsRoute(app)
+    apps.push(app)
+  }
+  return apps as [FastifyInstance, FastifyInstance]
+}
+
 t.test('through Redis, a client resumes every channel on another instance', async t => {
   if (!(await redisAvailable(t))) return
-  const redisPrefix = uniquePrefix(t)
-  const one = (await buildApp(t, { redis: REDIS_URL, redisPrefix, heartbeat: false })).app
-  const two = (await buildApp(t, { redis: REDIS_URL, redisPrefix, heartbeat: false })).app
-  panelsRoute(one)
-  panelsRoute(two)
+  const [one, two] = await twoInstances(t)
   const lastId = await visit(one, ['weather', 'news'], ['w1', 'n1'])
   await two.sse.channel('news').publish('n2')
   await one.sse.channel('weather').publish('w2')
@@ -150,5 +214,19 @@ t.test('through Redis, a client resumes every channel on another instance', asyn
   t.strictSame(named(await again.take(2)).sort(), [['news', 'n2'], ['weather', 'w2']], 'each channel from its own position')
   await two.sse.channel('prices').publish('p1')
   t.strictSame(named(await again.take(1)), [['prices', 'p1']])
+  await again.close()
+})
+
+t.test('through Redis, a channel that has sent the client nothing, even one with no stream in Redis yet, is resumed on another instance', async t => {
+  if (!(await redisAvailable(t))) return
+  const [one, two] = await twoInstances(t)
+  await one.sse.channel('prices').publish('p0, before the client came')
+  const lastId = await visit(one, ['weather'], ['w1'])
+  t.equal(new URLSearchParams(lastId).get('news'), '0-0', 'news has no stream yet: before its first event')
+  await two.sse.channel('news').publish('n1')
+  await one.sse.channel('prices').publish('p1')
+  await two.sse.channel('news').publish('n2')
+  const again = await openStream(two, '/panels', { lastEventId: lastId })
+  t.strictSame(byChannel(await again.take(3)), { news: ['n1', 'n2'], prices: ['p1'] }, 'each once, no gap notice')
   await again.close()
 })
