@@ -227,6 +227,35 @@ if (await redisAvailable(t)) {
     await stream.close()
   })
 
+  t.test('a position taken before the channel had a stream: once that stream is gone (expired), a subscription from it gets a gap notice', async t => {
+    // Found by an adversarial review: read as "before the first entry", such a position took a new
+    // stream for the one it was taken on, and what was published on that one was lost without notice.
+    const { app } = await buildApp(t, { redis: REDIS_URL, redisPrefix: uniquePrefix(t), redisHistoryTtl: 300 })
+    const channel = app.sse.channel('quiet')
+    const position = await channel.position()
+    await channel.publish('lost with its stream')
+    await sleep(600)
+    const kept = await channel.publish('on a new stream')
+    const [gap, ...events] = await read(channel.subscribe({ lastEventId: position })).take(2)
+    t.match(gap, { event: GAP_EVENT, id: position }, 'the history it was taken on is gone, and said so')
+    t.same(pairs(events), [[kept, 'on a new stream']])
+  })
+
+  t.test('a position taken before the channel had a stream is followed by its first event: no gap, nor anything for live subscribers', async t => {
+    const { app, logs } = await buildApp(t, { redis: REDIS_URL, redisPrefix: uniquePrefix(t) })
+    const channel = app.sse.channel('fresh')
+    const live = read(channel.subscribe())
+    await sleep(100)
+    const position = await channel.position()
+    t.equal(await channel.position(), position, 'it stays where it is until something is published')
+    const [gap] = await read(channel.subscribe({ lastEventId: '1-1' })).take(1)
+    t.match(gap, { event: GAP_EVENT }, 'what marks where the stream started is no event: from an unknown id, a gap notice and nothing replayed')
+    const ids = await publishMany(channel, 2)
+    t.same((await read(channel.subscribe({ lastEventId: position })).take(2)).map(message => message.id), ids)
+    t.same((await live.take(2)).map(message => message.id), ids, 'a live subscriber gets the events, no gap notice')
+    t.equal(logs.filter(line => line.level >= 40).length, 0, 'nothing logged')
+  })
+
   t.test('once one connection has seen Redis go, publish rejects at once, even while the other still looks ready', async t => {
     // The subscriber connection usually notices first; a command sent on the other one then would sit
     // in ioredis and run once Redis is back, after its caller was told it failed (issue 7, seen on Node 24).

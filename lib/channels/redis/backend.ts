@@ -6,7 +6,7 @@ import type { SseMessage } from '../../message.js'
 import type { ChannelMessage } from '../../types.js'
 import type { BackendSink, ChannelBackend, InternalPublish, Replay } from '../backend.js'
 import type { SseRedisClient } from './client.js'
-import { BEFORE_FIRST, BodyCodec, missesEvents, readEntry, type Entry } from './codec.js'
+import { BodyCodec, isMarker, missesEvents, readEntry, type Entry } from './codec.js'
 import { bounded, connected, connectionNameOf, duplicateSubscriber, ignore, quit, RedisClock, TimedOut } from './connection.js'
 import { Feeds } from './feeds.js'
 import { RedisNames } from './names.js'
@@ -164,13 +164,11 @@ export class RedisBackend implements ChannelBackend {
 
   async position (channel: string): Promise<string> {
     this.#ready()
-    let last: string
     try {
-      [last] = await bounded(this.#read(this.#names.stream(channel), '', 0), COMMAND_TIMEOUT_MS)
+      return await bounded(this.#command.ssePlace(this.#names.stream(channel), this.#options.historyTtl), COMMAND_TIMEOUT_MS)
     } catch (err) {
       throw unavailable(err)
     }
-    return last === '' ? BEFORE_FIRST : last
   }
 
   watch (channel: string): void {
@@ -225,6 +223,7 @@ export class RedisBackend implements ChannelBackend {
     const messages: ChannelMessage[] = []
     let unread = 0
     for (const entry of entries) {
+      if (isMarker(entry)) continue
       try {
         messages.push(this.#codec.decode(entry.id, entry.body))
       } catch {

@@ -45,17 +45,17 @@ export function readAnnouncement (payload: string): Entry {
   return { id, prev: payload.slice(space + 1, next), body: payload.slice(next + 1) }
 }
 
-/** Where a channel with no stream in Redis stands: before its first entry (whose `p` is ''). */
-export const BEFORE_FIRST = '0-0'
-
 /**
  * Whether events after `after` are missing from `entries` (the first ones to follow it, as the
  * replay script answers), given the stream's `last` id: the one rule for "is there a gap?".
  */
 export function missesEvents (after: string, entries: readonly Entry[], last: string): boolean {
-  // An entry's `p` is '' when it started its stream: BEFORE_FIRST is followed by it.
-  const follows = after === BEFORE_FIRST ? '' : after
-  return entries.length > 0 ? entries[0]!.prev !== follows : last !== follows
+  return entries.length > 0 ? entries[0]!.prev !== after : last !== after
+}
+
+/** The entry a position read made on a stream that did not exist (see ssePlace): no event. */
+export function isMarker (entry: Entry): boolean {
+  return entry.body === undefined && entry.prev !== undefined
 }
 
 export class BodyCodec {

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { BackendSink } from '../backend.js'
 import { compareIds } from '../backend.js'
 import { ignore } from './connection.js'
-import { missesEvents, readAnnouncement, type BodyCodec, type Entry } from './codec.js'
+import { isMarker, missesEvents, readAnnouncement, type BodyCodec, type Entry } from './codec.js'
 
 // The channels this app has subscribers on, each a feed of announcements kept continuous: every
 // announcement names the id before it, so a feed that missed one (a dropped connection, a Redis that
@@ -259,6 +259,8 @@ export class Feeds {
 
   #deliver (feed: Feed, entry: Entry): void {
     feed.last = entry.id
+    // Where the stream started, made by a position read: what follows names it, it is no event.
+    if (isMarker(entry)) return
     feed.mark = ++this.#marks
     try {
       this.#sink.deliver(feed.name, this.#codec.decode(entry.id, entry.body))
