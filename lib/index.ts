@@ -56,7 +56,7 @@ const ssePlugin: FastifyPluginAsync<SsePluginOptions> = async function ssePlugin
   const sse: SseInstance = {
     get streams () { return streams.size },
     channel: ((name: string, options?: ChannelOptions) => hub.channel(checkAppChannel(name), options)) as SseInstance['channel'],
-    multiplex: names => multiplex(names, name => hub.channel(checkAppChannel(name))),
+    multiplex: names => multiplex(names, name => hub.channel(checkAppChannel(name)), settings.maxLastEventIdLength),
     resumable: (key, source, options) => resumables.start(key, source, options),
     cancel: key => resumables.cancel(key),
     stats: () => ({ ...streams.stats(), ...hub.stats() })

@@ -1,5 +1,5 @@
 import { describe } from '../describe.js'
-import { FST_SSE_INVALID_CHANNEL } from '../errors.js'
+import { FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION } from '../errors.js'
 import { builtFrame, preparedFrame, validateEvent, type PreparedMessage } from '../frame.js'
 import type { SseContext } from '../context.js'
 import type { ChannelMessage, SubscribeOptions } from '../types.js'
@@ -14,8 +14,9 @@ import { decodeCursor, encodeCursor } from './cursor.js'
 
 /**
  * The event that opens a stream of several channels: its id is where the stream starts in each, its
- * data empty, so a browser dispatches nothing and only remembers the id (the `eventsource` package and
- * `eventsource-parser` hand it out as an event of this name with empty data).
+ * data empty. Named, so `onmessage` never sees it. It has a data line: a frame of an id alone would
+ * move a browser's id, but not the `eventsource` package's nor `eventsource-parser`'s, which dispatch
+ * nothing without data.
  */
 export const CURSOR_EVENT = 'sse-cursor'
 
@@ -56,6 +57,11 @@ function checkNames (names: readonly string[]): void {
     // A channel's name becomes an event name: one that could inject a field is refused.
     if (typeof name !== 'string') throw new FST_SSE_INVALID_CHANNEL(describe(name))
     validateEvent(name)
+    try {
+      encodeURIComponent(name)
+    } catch {
+      throw new FST_SSE_INVALID_CHANNEL(`${describe(name)}: not well-formed text (a lone surrogate), it could not be put in an id`)
+    }
     if (name === CURSOR_EVENT) throw new FST_SSE_INVALID_CHANNEL(`${describe(name)}: its events could not be told from the stream's cursor`)
   }
   const unique = new Set(names)
@@ -68,6 +74,24 @@ function checkNames (names: readonly string[]): void {
         throw new FST_SSE_INVALID_CHANNEL(`${describe(name)} beside ${describe(owner)}: its events could not be told from ${owner}'s own`)
       }
     }
+  }
+}
+
+/** The longest id a channel gives: `<15 digits>-<15 digits>` (ID_PATTERN). */
+const MAX_CHANNEL_ID = 31
+
+/**
+ * A client's id longer than `maxIdLength` is ignored: it would resume nothing, and lose what was
+ * published while it was away without a gap notice. So the set is refused when its cursor could grow
+ * past it, loudly, when the source is made.
+ */
+function checkIdLength (names: readonly string[], maxIdLength: number): void {
+  let longest = names.length - 1
+  for (const name of names) longest += encodeURIComponent(name).length + 1 + MAX_CHANNEL_ID
+  if (longest > maxIdLength) {
+    throw new FST_SSE_INVALID_OPTION('maxLastEventIdLength', `the id of a stream of ${names.length} channels ` +
+      `(${describe(names)}) can reach ${longest} bytes, past ${maxIdLength}: a client's would be ignored and ` +
+      `resume nothing; raise it to ${longest} or more`)
   }
 }
 
@@ -134,12 +158,14 @@ AsyncGenerator<PreparedMessage<never>> {
 }
 
 /**
- * A source for `reply.sse()`: the channels named, on one stream. Names are checked here, once; the
+ * A source for `reply.sse()`: the channels named, on one stream. Names are checked here, once (and
+ * that their cursor fits in `maxIdLength`, the longest Last-Event-ID the app takes); the
  * channels are subscribed when the stream starts, from the stream's Last-Event-ID.
  */
-export function multiplex (names: readonly string[], channelOf: (name: string) => Subscribable):
+export function multiplex (names: readonly string[], channelOf: (name: string) => Subscribable, maxIdLength: number):
 (ctx: SseContext) => AsyncIterable<unknown> {
   checkNames(names)
+  checkIdLength(names, maxIdLength)
   const fixed = [...names]
   // The channels now (their names checked too): a bad name fails the handler, before any stream.
   const channels = fixed.map(channelOf)

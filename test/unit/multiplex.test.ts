@@ -33,7 +33,7 @@ t.test('a subscription that fails fails the stream with its error, after what ca
       }
     })
   }
-  const source = multiplex(['steady', 'failing'], name => name === 'steady' ? steady : failing)
+  const source = multiplex(['steady', 'failing'], name => name === 'steady' ? steady : failing, 512)
   const frames: unknown[] = []
   await t.rejects(async () => {
     for await (const frame of source({ signal: new AbortController().signal, lastEventId: undefined } as never)) frames.push(frame)
@@ -53,7 +53,7 @@ t.test('a channel whose position cannot be read (the backend down) is read live:
   })
   const down = channel(() => Promise.reject(new Error('Redis is down')))
   const first = async (names: string[], of: (name: string) => Subscribable) => {
-    const stream = multiplex(names, of)({ signal: new AbortController().signal, lastEventId: undefined } as never)
+    const stream = multiplex(names, of, 512)({ signal: new AbortController().signal, lastEventId: undefined } as never)
     const { done, value } = await stream[Symbol.asyncIterator]().next()
     return done === true ? undefined : preparedFrame(value as PreparedMessage)
   }
