@@ -242,17 +242,26 @@ if (await redisAvailable(t)) {
   })
 
   t.test('a position taken before the channel had a stream is followed by its first event: no gap, nor anything for live subscribers', async t => {
-    const { app, logs } = await buildApp(t, { redis: REDIS_URL, redisPrefix: uniquePrefix(t) })
+    // History 1: a live subscriber's feed, there before the stream, must not have to fetch the marker
+    // (the first event pushes it out): it is announced, as events are (adversarial review, second round).
+    const redisPrefix = uniquePrefix(t)
+    const { app, logs } = await buildApp(t, { redis: REDIS_URL, redisPrefix, history: 1 })
+    const other = (await buildApp(t, { redis: REDIS_URL, redisPrefix, history: 1 })).app
     const channel = app.sse.channel('fresh')
     const live = read(channel.subscribe())
-    await sleep(100)
+    const elsewhere = read(other.sse.channel('fresh').subscribe())
+    const admin = testClient(t)
+    await subscribed(admin, announcementOf(redisPrefix, 'fresh'))
+    await until(async () => Number((await admin.pubsub('NUMSUB', announcementOf(redisPrefix, 'fresh')) as [string, number])[1]) === 2, 5000, 'both apps to subscribe')
     const position = await channel.position()
     t.equal(await channel.position(), position, 'it stays where it is until something is published')
     const [gap] = await read(channel.subscribe({ lastEventId: '1-1' })).take(1)
     t.match(gap, { event: GAP_EVENT }, 'what marks where the stream started is no event: from an unknown id, a gap notice and nothing replayed')
     const ids = await publishMany(channel, 2)
-    t.same((await read(channel.subscribe({ lastEventId: position })).take(2)).map(message => message.id), ids)
+    t.same((await read(channel.subscribe({ lastEventId: position })).take(2)).map(message => message.event ?? message.id), [GAP_EVENT, ids[1]],
+      'from the position, with history 1: the first is gone, and said so')
     t.same((await live.take(2)).map(message => message.id), ids, 'a live subscriber gets the events, no gap notice')
+    t.same((await elsewhere.take(2)).map(message => message.id), ids, 'on another app too')
     t.equal(logs.filter(line => line.level >= 40).length, 0, 'nothing logged')
   })
 

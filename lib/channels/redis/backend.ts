@@ -165,7 +165,9 @@ export class RedisBackend implements ChannelBackend {
   async position (channel: string): Promise<string> {
     this.#ready()
     try {
-      return await bounded(this.#command.ssePlace(this.#names.stream(channel), this.#options.historyTtl), COMMAND_TIMEOUT_MS)
+      const placing = this.#command.ssePlace(this.#names.stream(channel), this.#options.historyTtl,
+        this.#names.announcement(channel), this.#sharded ? 'SPUBLISH' : 'PUBLISH')
+      return await bounded(placing, COMMAND_TIMEOUT_MS)
     } catch (err) {
       throw unavailable(err)
     }

@@ -42,7 +42,8 @@ export function readAnnouncement (payload: string): Entry {
   const next = payload.indexOf(' ', space + 1)
   const id = payload.slice(0, space)
   if (space === -1 || next === -1 || !ID_PATTERN.test(id)) throw new Error('not an announcement of this plugin')
-  return { id, prev: payload.slice(space + 1, next), body: payload.slice(next + 1) }
+  // A marker's has no body (an event's is never empty).
+  return { id, prev: payload.slice(space + 1, next), body: next === payload.length - 1 ? undefined : payload.slice(next + 1) }
 }
 
 /**

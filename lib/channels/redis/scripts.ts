@@ -119,16 +119,19 @@ return 1
 `
 
 /**
- * KEYS: the stream. ARGV: its TTL in ms ('0': none). The stream's last id; a stream that does not exist
- * is made with one marker entry (`p` '', no body), and its id answered: a real id, so should that
- * stream go (expired, Redis without its data), a replay from the id finds it unknown and says so,
- * instead of taking the next stream's first entry (`p` '' too) for the one that followed it.
+ * KEYS: the stream. ARGV: its TTL in ms ('0': none), pub/sub channel, 'PUBLISH' or 'SPUBLISH'. The
+ * stream's last id; a stream that does not exist is made with one marker entry (`p` '', no body), and
+ * its id answered: a real id, so should that stream go (expired, Redis without its data), a replay from
+ * the id finds it unknown and says so, instead of taking the next stream's first entry (`p` '' too) for
+ * the one that followed it. The marker is announced (`<id>  `, no body) as events are: a feed that
+ * stood at '' moves onto it, and takes the next event for the one that follows, however short the history.
  */
 const PLACE = LAST_ID + `
 local last = last_id(KEYS[1])
 if last ~= '' then return last end
 local id = redis.call('XADD', KEYS[1], '*', 'p', '', 'm', '1')
 if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call(ARGV[3], ARGV[2], id .. '  ')
 return id
 `
 
@@ -142,7 +145,7 @@ export interface ScriptedRedis extends SseRedisClient {
     ttl: number, announcement: string, publishCommand: string, deadline: number, recordTtl: number): Promise<string | null>
   sseReplay (stream: string, after: string, count: number): Promise<[last: string, entries: RawEntry[]]>
   ssePosition (stream: string, since: number): Promise<string>
-  ssePlace (stream: string, ttl: number): Promise<string>
+  ssePlace (stream: string, ttl: number, announcement: string, publishCommand: string): Promise<string>
   sseCreateRecord (record: string, ttl: number, ...fields: string[]): Promise<number>
   /** A plain command, not a script: a read Redis serves while writes are paused (CLIENT PAUSE WRITE, a failover). */
   hgetall (key: string): Promise<Record<string, string>>
