@@ -24,6 +24,12 @@ const systemClock: SchedulerClock = {
  * 100 ms: in one go, it held a producer's timer back that long, and every event after it was late.
  */
 const SLICE_MS = 8
+/**
+ * The most a slice counts for (ms). A slice is sized to take SLICE_MS; one that took far longer was held
+ * up from outside (a GC pause, a VM's stolen time, a debugger), not writing. Counted whole, a pause of
+ * seconds held every stream of the app back as long again before its next write.
+ */
+const MAX_SLICE_MS = 4 * SLICE_MS
 /** Bounds on the streams one slice writes, whatever the last slice's pace said. */
 const MIN_SLICE = 16
 const MAX_SLICE = 4096
@@ -95,7 +101,7 @@ export class FlushScheduler {
 
   #sliceDone = (): void => {
     const now = this.#clock.now()
-    const took = now - this.#sliceStartedAt
+    const took = Math.min(now - this.#sliceStartedAt, MAX_SLICE_MS)
     this.#busy += took
     // The next slice as large as fits in SLICE_MS at this one's pace (a full slice's, or a faster one's).
     const pace = took / this.#sliceCount
