@@ -82,3 +82,5 @@ export function compareIds (a: string, b: string): number {
 
 /** `<ms>-<seq>`, as a backend writes ids (15 digits each stay exact as numbers). */
 export const ID_PATTERN = /^\d{1,15}-\d{1,15}$/
+/** The longest id ID_PATTERN allows. */
+export const MAX_ID_LENGTH = 31

@@ -3,6 +3,7 @@ import { FST_SSE_INVALID_CHANNEL, FST_SSE_INVALID_OPTION } from '../errors.js'
 import { builtFrame, preparedFrame, validateEvent, type PreparedMessage } from '../frame.js'
 import type { SseContext } from '../context.js'
 import type { ChannelMessage, SubscribeOptions } from '../types.js'
+import { MAX_ID_LENGTH } from './backend.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 
 // Several channels on one stream: a browser keeps at most six HTTP/1.1 connections per origin, so a
@@ -77,9 +78,6 @@ function checkNames (names: readonly string[]): void {
   }
 }
 
-/** The longest id a channel gives: `<15 digits>-<15 digits>` (ID_PATTERN). */
-const MAX_CHANNEL_ID = 31
-
 /**
  * A client's id longer than `maxIdLength` is ignored: it would resume nothing, and lose what was
  * published while it was away without a gap notice. So the set is refused when its cursor could grow
@@ -87,7 +85,7 @@ const MAX_CHANNEL_ID = 31
  */
 function checkIdLength (names: readonly string[], maxIdLength: number): void {
   let longest = names.length - 1
-  for (const name of names) longest += encodeURIComponent(name).length + 1 + MAX_CHANNEL_ID
+  for (const name of names) longest += encodeURIComponent(name).length + 1 + MAX_ID_LENGTH
   if (longest > maxIdLength) {
     throw new FST_SSE_INVALID_OPTION('maxLastEventIdLength', `the id of a stream of ${names.length} channels ` +
       `(${describe(names)}) can reach ${longest} bytes, past ${maxIdLength}: a client's would be ignored and ` +
@@ -100,11 +98,10 @@ function checkIdLength (names: readonly string[], maxIdLength: number): void {
  * position cannot be read (the backend down) is read live, as it would be without this.
  */
 async function place (cursor: Map<string, string>, names: readonly string[], channels: readonly Subscribable[]): Promise<boolean> {
-  const unplaced = names.flatMap((name, index) => cursor.has(name) ? [] : [index])
-  const positions = await Promise.all(unplaced.map(index => channels[index]!.position().catch(() => undefined)))
+  const positions = await Promise.all(names.map((name, index) =>
+    cursor.has(name) ? undefined : channels[index]!.position().catch(() => undefined)))
   let placed = false
-  for (const [n, index] of unplaced.entries()) {
-    const position = positions[n]
+  for (const [index, position] of positions.entries()) {
     if (position === undefined) continue
     cursor.set(names[index]!, position)
     placed = true

@@ -48,6 +48,8 @@ export class RedisBackend implements ChannelBackend {
   readonly #ownsCommand: boolean
   readonly #subscriber: SseRedisClient
   readonly #sharded: boolean
+  /** How an announcement is sent: a Cluster's go to their slot's shard. */
+  readonly #publishCommand: 'PUBLISH' | 'SPUBLISH'
   readonly #names: RedisNames
   readonly #codec: BodyCodec
   readonly #feeds: Feeds
@@ -71,6 +73,7 @@ export class RedisBackend implements ChannelBackend {
     this.#ownsCommand = ownsCommand
     this.#options = options
     this.#sharded = command.isCluster === true
+    this.#publishCommand = this.#sharded ? 'SPUBLISH' : 'PUBLISH'
     this.#subscriber = duplicateSubscriber(command, options.prefix)
     this.#names = new RedisNames(options.prefix, command)
     this.#codec = new BodyCodec(options.serialize)
@@ -133,7 +136,7 @@ export class RedisBackend implements ChannelBackend {
     let id: string | null
     try {
       const stream = names.stream(channel)
-      const command = this.#sharded ? 'SPUBLISH' : 'PUBLISH'
+      const command = this.#publishCommand
       const deadline = this.#clock.deadline(COMMAND_TIMEOUT_MS)
       id = await bounded(internal?.recordEnd === undefined
         ? this.#command.ssePublish(stream, key, history, body, window, historyTtl, names.announcement(channel), command, deadline)
@@ -166,7 +169,7 @@ export class RedisBackend implements ChannelBackend {
     this.#ready()
     try {
       const placing = this.#command.ssePlace(this.#names.stream(channel), this.#options.historyTtl,
-        this.#names.announcement(channel), this.#sharded ? 'SPUBLISH' : 'PUBLISH')
+        this.#names.announcement(channel), this.#publishCommand)
       return await bounded(placing, COMMAND_TIMEOUT_MS)
     } catch (err) {
       throw unavailable(err)
